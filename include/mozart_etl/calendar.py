@@ -1,0 +1,58 @@
+"""Production days: which instants a run covers, whatever the tenant's time zone.
+
+A run with data interval `[s, e)` processes production day `D`, the local date
+of `s` shifted back by the tenant's day-start hour. With the default schedule
+(cron at the day boundary) the data interval *is* production day D.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ProductionDay(BaseModel):
+    """Production day `day` of a tenant and the UTC instants that bound it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    start: datetime
+    end: datetime
+
+    @property
+    def hours(self) -> float:
+        """23 or 25 on a daylight-saving change."""
+        return (self.end - self.start).total_seconds() / 3600
+
+    def as_vars(self) -> dict[str, str]:
+        """The dbt vars every model filters on (ISO text, portable across engines)."""
+        return {
+            "production_day": self.day.isoformat(),
+            "window_start": self.start.isoformat(),
+            "window_end": self.end.isoformat(),
+        }
+
+
+def production_day(day: date, timezone: str, day_start_hour: int = 0) -> ProductionDay:
+    zone = ZoneInfo(timezone)
+    start_local = datetime.combine(day, time(day_start_hour), tzinfo=zone)
+    end_local = datetime.combine(
+        day + timedelta(days=1), time(day_start_hour), tzinfo=zone
+    )
+    utc = ZoneInfo("UTC")
+    return ProductionDay(
+        day=day, start=start_local.astimezone(utc), end=end_local.astimezone(utc)
+    )
+
+
+def production_day_of(
+    instant: datetime, timezone: str, day_start_hour: int = 0
+) -> date:
+    """The production day that contains `instant` (aware datetime)."""
+    # Through a POSIX timestamp: pendulum's DateTime (Airflow's context) does
+    # arithmetic in the wrong zone once converted to a ZoneInfo.
+    local = datetime.fromtimestamp(instant.timestamp(), tz=ZoneInfo(timezone))
+    return (local - timedelta(hours=day_start_hour)).date()

@@ -1,0 +1,105 @@
+"""`mozart`: check tenants, generate dbt sources, build manifests, make demo data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from mozart_etl.config.loader import iter_tenants, tenants_dir
+from mozart_etl.errors import ConfigError
+
+log = logging.getLogger("mozart")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Every tenant.yaml against the schema; exit 1 listing every error."""
+    failures = 0
+    count = 0
+    for _folder, result in iter_tenants(args.tenants_dir):
+        count += 1
+        if isinstance(result, ConfigError):
+            failures += 1
+            continue
+        log.info("tenant %s: OK (%d tables)", result.tenant_id, len(result.tables))
+    if count == 0:
+        log.error("no tenant.yaml under %s", args.tenants_dir or tenants_dir())
+        return 1
+    log.info("%d tenant(s), %d invalid", count, failures)
+    return 1 if failures else 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Generate dbt sources from tenant.yaml; `--check` only reports stale files."""
+    from mozart_etl.dbt.sources import sources_path, sync_sources
+
+    stale = 0
+    for folder, result in iter_tenants(args.tenants_dir):
+        if isinstance(result, ConfigError):
+            return 1
+        if not sync_sources(folder, result, check=args.check):
+            stale += 1
+            verb = "is stale" if args.check else "written"
+            log.info("tenant %s: %s %s", result.tenant_id, sources_path(folder), verb)
+    if args.check and stale:
+        log.error("%d sources file(s) are stale: run `mozart sync`", stale)
+        return 1
+    return 0
+
+
+def cmd_manifests(args: argparse.Namespace) -> int:
+    """Build every tenant's dbt manifest (for LoadMode.DBT_MANIFEST)."""
+    from mozart_etl.dbt.manifest import build_manifest
+
+    failures = 0
+    for folder, result in iter_tenants(args.tenants_dir):
+        if isinstance(result, ConfigError):
+            failures += 1
+            continue
+        try:
+            build_manifest(folder, result)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            failures += 1
+    return 1 if failures else 0
+
+
+def cmd_demo_source(args: argparse.Namespace) -> int:
+    """Generate the demo tenant's SQLite source."""
+    from mozart_etl.demo.generate import generate_demo_source
+
+    summary = generate_demo_source(args.path, seed=args.seed, scale=args.scale)
+    log.info("demo source %s: %s", summary.path, summary.rows)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mozart", description=__doc__)
+    parser.add_argument("--tenants-dir", type=Path, default=None)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("validate", help=cmd_validate.__doc__).set_defaults(
+        run=cmd_validate
+    )
+    sync = commands.add_parser("sync", help=cmd_sync.__doc__)
+    sync.add_argument("--check", action="store_true")
+    sync.set_defaults(run=cmd_sync)
+    commands.add_parser("manifests", help=cmd_manifests.__doc__).set_defaults(
+        run=cmd_manifests
+    )
+    demo = commands.add_parser("demo-source", help=cmd_demo_source.__doc__)
+    demo.add_argument("path", type=Path)
+    demo.add_argument("--seed", type=int, default=20261119)
+    demo.add_argument("--scale", type=float, default=1.0)
+    demo.set_defaults(run=cmd_demo_source)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

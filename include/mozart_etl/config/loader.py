@@ -1,0 +1,140 @@
+"""Read tenant.yaml files: `${ENV}` substitution, schema validation, clear errors.
+
+Every error names the file and the tenant, and the table and field where it can.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mozart_etl.config.models import TenantConfig
+from mozart_etl.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+TENANT_FILE = "tenant.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+
+
+def project_root() -> Path:
+    """The repository root: `MOZART_PROJECT_ROOT`, else two levels above the package."""
+    configured = os.environ.get("MOZART_PROJECT_ROOT")
+    if configured:
+        return Path(configured).resolve()
+    return Path(__file__).resolve().parents[3]
+
+
+def tenants_dir() -> Path:
+    configured = os.environ.get("MOZART_TENANTS_DIR")
+    return Path(configured).resolve() if configured else project_root() / "tenants"
+
+
+def tenant_folders(root: Path | None = None) -> list[Path]:
+    """Every folder under `tenants/` that has a tenant.yaml, in name order."""
+    root = root or tenants_dir()
+    return sorted(path.parent for path in root.glob(f"*/{TENANT_FILE}"))
+
+
+def load_tenant(folder: Path, *, base_dir: Path | None = None) -> TenantConfig:
+    """Parse and validate one tenant folder; raise ConfigError naming what is wrong."""
+    path = folder / TENANT_FILE
+    fallback_id = folder.name
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found", tenant=fallback_id)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}", tenant=fallback_id) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top", tenant=fallback_id)
+    tenant_id = str(raw.get("tenant_id", fallback_id))
+    substituted = _substitute_env(raw, path, tenant_id)
+    if tenant_id != fallback_id:
+        raise ConfigError(
+            f"{path}: tenant_id {tenant_id!r} must equal its folder name "
+            f"{fallback_id!r}",
+            tenant=fallback_id,
+        )
+    context = {"base_dir": base_dir or project_root()}
+    try:
+        return TenantConfig.model_validate(substituted, context=context)
+    except ValidationError as exc:
+        raise ConfigError(
+            _format_errors(path, substituted, exc), tenant=tenant_id
+        ) from exc
+
+
+def iter_tenants(
+    root: Path | None = None,
+) -> Iterator[tuple[Path, TenantConfig | ConfigError]]:
+    """Each tenant folder with its config, or the error that stops only that tenant."""
+    for folder in tenant_folders(root):
+        try:
+            yield folder, load_tenant(folder)
+        except ConfigError as exc:
+            log.error("tenant %s: %s", folder.name, exc)
+            yield folder, exc
+
+
+def _substitute_env(node: Any, path: Path, tenant_id: str) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _substitute_env(value, path, tenant_id) for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_substitute_env(value, path, tenant_id) for value in node]
+    if isinstance(node, str):
+        return _ENV_REF.sub(lambda match: _env_value(match, path, tenant_id), node)
+    return node
+
+
+def _env_value(match: re.Match[str], path: Path, tenant_id: str) -> str:
+    name, default = match.group(1), match.group(2)
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default is not None:
+        return default
+    raise ConfigError(
+        f"{path}: environment variable {name} is not set and has no default "
+        f"(write ${{{name}:default}})",
+        tenant=tenant_id,
+    )
+
+
+def _format_errors(path: Path, data: dict[str, Any], exc: ValidationError) -> str:
+    lines = [f"{path}: {exc.error_count()} invalid setting(s)"]
+    for error in exc.errors(include_url=False, include_input=False):
+        lines.append(f"  - {_location(data, error['loc'])}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _location(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """`tables[2].columns[0].type` becomes `tables[lot_history].columns[0].type`."""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if _has_name(node, item) else None
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{name or item}]"]
+            node = node[item] if _indexable(node, item) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts) or "<top>"
+
+
+def _indexable(node: Any, index: int) -> bool:
+    return isinstance(node, list) and 0 <= index < len(node)
+
+
+def _has_name(node: Any, index: int) -> bool:
+    return _indexable(node, index) and isinstance(node[index], dict)

@@ -1,0 +1,36 @@
+"""The environment the shared dbt profile reads, derived from tenant.yaml.
+
+Only non-secret settings go here: these variables are visible in Airflow's
+rendered-template view. Secrets (a Trino password) come from the worker's
+own environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mozart_etl.config.models import TenantConfig
+
+
+def dbt_env(tenant: TenantConfig) -> dict[str, str]:
+    catalog = tenant.iceberg.catalog
+    warehouse = catalog.warehouse
+    if "://" not in warehouse:
+        warehouse = Path(warehouse).as_uri()
+    env = {
+        "MOZART_DBT_TARGET": str(tenant.dbt.target),
+        "MOZART_DBT_SCHEMA": tenant.namespace,
+        "MOZART_ICEBERG_CATALOG": catalog.name,
+        "MOZART_ICEBERG_TYPE": str(catalog.type),
+        "MOZART_ICEBERG_URI": str(catalog.uri),
+        "MOZART_ICEBERG_WAREHOUSE": warehouse,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+    if tenant.dbt.duckdb_path:
+        env["MOZART_DUCKDB_PATH"] = tenant.dbt.duckdb_path
+    if tenant.dbt.trino is not None:
+        env["MOZART_TRINO_HOST"] = tenant.dbt.trino.host
+        env["MOZART_TRINO_PORT"] = str(tenant.dbt.trino.port)
+        env["MOZART_TRINO_USER"] = tenant.dbt.trino.user
+        env["MOZART_TRINO_CATALOG"] = tenant.dbt.trino.catalog
+    return env

@@ -1,0 +1,1 @@
+"""The demo tenant's deterministic MES source (see `generate`)."""

@@ -1,0 +1,58 @@
+"""Errors that carry the tenant/table context and say whether a retry can help."""
+
+from __future__ import annotations
+
+
+class MozartError(Exception):
+    """Base error; `terminal` errors fail the task without a retry."""
+
+    terminal: bool = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tenant: str | None = None,
+        table: str | None = None,
+        column: str | None = None,
+        rule: str | None = None,
+    ) -> None:
+        self.message = message
+        self.tenant = tenant
+        self.table = table
+        self.column = column
+        self.rule = rule
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = [
+            f"{label}={value}"
+            for label, value in (
+                ("tenant", self.tenant),
+                ("table", self.table),
+                ("column", self.column),
+                ("rule", self.rule),
+            )
+            if value
+        ]
+        return f"[{' '.join(where)}] {self.message}" if where else self.message
+
+
+class ConfigError(MozartError):
+    """tenant.yaml is missing, malformed or inconsistent."""
+
+
+class SourceError(MozartError):
+    """The source database refused or failed a query; often transient."""
+
+    terminal = False
+
+
+class ValidationFailed(MozartError):
+    """An `error`-severity rule or the drift policy rejected an extract."""
+
+
+class LoadError(MozartError):
+    """Writing the raw Iceberg table failed; the previous snapshot stays current."""
+
+    terminal = False

@@ -1,0 +1,1 @@
+"""Extract: stream source rows into the immutable Parquet lake."""

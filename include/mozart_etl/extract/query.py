@@ -1,0 +1,55 @@
+"""The SELECT an extract runs: quoted identifiers, bound values, nothing pasted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.sql import quoted_name
+
+from mozart_etl.config.models import TableConfig
+from mozart_etl.extract.connectors.base import Connector
+
+
+class Window(BaseModel):
+    """Cursor bounds `[start, end)`; `start=None` reads everything before `end`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime | None
+    end: datetime
+
+
+def _ident(name: str) -> quoted_name:
+    return quoted_name(name, quote=True)
+
+
+def build_select(
+    table: TableConfig,
+    connector: Connector,
+    *,
+    window: Window | None,
+    params: dict[str, str | int],
+) -> sa.Select:
+    columns = [sa.column(_ident(column.name)) for column in table.columns]
+    ref = table.source
+    if ref.query is not None:
+        source = sa.text(ref.query).columns(*columns).subquery("mozart_src")
+    else:
+        schema = _ident(ref.schema_) if ref.schema_ else None
+        source = sa.table(_ident(ref.table), *columns, schema=schema)  # type: ignore[arg-type]
+    select = sa.select(*(source.c[column.name] for column in table.columns))
+    if table.tenant_filter is not None:
+        value = params[table.tenant_filter.param]
+        select = select.where(
+            source.c[table.tenant_filter.column] == sa.bindparam("tenant_value", value)
+        )
+    if window is not None and table.cursor is not None:
+        cursor = source.c[table.cursor]
+        if window.start is not None:
+            start = connector.bind_instant(window.start)
+            select = select.where(cursor >= sa.bindparam("window_start", start))
+        end = connector.bind_instant(window.end)
+        select = select.where(cursor < sa.bindparam("window_end", end))
+    return select

@@ -1,0 +1,79 @@
+"""Cosmos task groups for a tenant's dbt staging and mart models.
+
+Rendered from the prebuilt manifest (no `dbt ls` at parse time); each model
+runs in-process through dbt's runner, its tests as tasks right after it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cosmos import (
+    DbtTaskGroup,
+    ExecutionConfig,
+    ProfileConfig,
+    ProjectConfig,
+    RenderConfig,
+)
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+from mozart_etl.config.models import TenantConfig
+from mozart_etl.dbt.profile import dbt_env
+from mozart_etl.dbt.project import manifest_path, profiles_dir, tenant_dbt_dir
+from mozart_etl.errors import ConfigError
+
+DAY_TASK_ID = "production_day"
+_DAY_VAR = "{{{{ ti.xcom_pull(task_ids='" + DAY_TASK_ID + "')['{name}'] }}}}"
+DBT_LAYERS = ("staging", "marts")
+
+
+def run_vars(tenant: TenantConfig) -> dict[str, object]:
+    """dbt vars: the production day from the first task, plus the tenant's own."""
+    day_vars = {
+        name: _DAY_VAR.format(name=name)
+        for name in ("production_day", "window_start", "window_end")
+    }
+    return {"tenant_id": tenant.tenant_id, **tenant.dbt.vars, **day_vars}
+
+
+def dbt_task_group(
+    tenant_folder: Path, tenant: TenantConfig, layer: str
+) -> DbtTaskGroup:
+    manifest = manifest_path(tenant_folder)
+    if not manifest.is_file():
+        raise ConfigError(
+            f"dbt manifest {manifest} is missing: run `make manifests` "
+            "(or `mozart manifests`) after changing the tenant's dbt project",
+            tenant=tenant.tenant_id,
+        )
+    operator_args: dict[str, object] = {
+        "vars": run_vars(tenant),
+        "env": dbt_env(tenant),
+        "install_deps": False,
+        "emit_datasets": False,
+    }
+    if tenant.dbt.pool:
+        operator_args["pool"] = tenant.dbt.pool
+    return DbtTaskGroup(
+        group_id=f"dbt_{layer}",
+        project_config=ProjectConfig(
+            dbt_project_path=tenant_dbt_dir(tenant_folder),
+            manifest_path=manifest,
+            install_dbt_deps=False,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="mozart",
+            target_name=str(tenant.dbt.target),
+            profiles_yml_filepath=profiles_dir() / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            select=[f"path:models/{layer}"],
+            test_behavior=TestBehavior.AFTER_EACH,
+        ),
+        operator_args=operator_args,
+    )

@@ -1,0 +1,133 @@
+"""The Parquet lake: where each extract lives, on a local folder or S3.
+
+Layout, one immutable folder per extract attempt (the manifest is written
+last, so a folder without one is an aborted attempt that nobody reads)::
+
+    <lake_root>/<prefix>/<table>/day=<D>/extract=<extract_id>/
+        part-00000.parquet …     rows as extracted
+        _manifest.json           ExtractManifest: files, rows, schema, window
+        validated/accepted.parquet, quarantine.parquet, report.json
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+from pydantic import BaseModel, ConfigDict
+
+from mozart_etl.config.models import TenantConfig
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "_manifest.json"
+
+
+class ExtractedFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    rows: int
+    bytes: int
+
+
+class ExtractManifest(BaseModel):
+    """What one extract wrote; the only way later stages find its files."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    table: str
+    production_day: date
+    extract_id: str
+    folder: str
+    window_start: datetime | None
+    window_end: datetime | None
+    rows: int
+    files: list[ExtractedFile]
+    columns: dict[str, str]
+    started_at: datetime
+    finished_at: datetime
+
+
+class Lake:
+    """A tenant's lake root on a pyarrow filesystem (one code path for local and S3)."""
+
+    def __init__(self, tenant: TenantConfig) -> None:
+        self.tenant = tenant
+        self.fs, root = _filesystem(tenant)
+        self.root = f"{root.rstrip('/')}/{tenant.lake_prefix}"
+
+    def day_folder(self, table: str, day: date) -> str:
+        return f"{self.root}/{table}/day={day.isoformat()}"
+
+    def extract_folder(self, table: str, day: date, extract_id: str) -> str:
+        return f"{self.day_folder(table, day)}/extract={extract_id}"
+
+    def write_json(self, path: str, payload: str) -> None:
+        """Write a small JSON file so it appears whole (temp name, then move)."""
+        temp = f"{path}.tmp"
+        with self.fs.open_output_stream(temp) as stream:
+            stream.write(payload.encode("utf-8"))
+        self.fs.move(temp, path)
+
+    def read_json(self, path: str) -> dict:
+        with self.fs.open_input_stream(path) as stream:
+            return json.loads(stream.read().decode("utf-8"))
+
+    def make_dirs(self, path: str) -> None:
+        self.fs.create_dir(path, recursive=True)
+
+    def write_manifest(self, manifest: ExtractManifest) -> str:
+        path = f"{manifest.folder}/{MANIFEST}"
+        self.write_json(path, manifest.model_dump_json(indent=2))
+        return path
+
+    def read_manifest(self, path: str) -> ExtractManifest:
+        return ExtractManifest.model_validate(self.read_json(path))
+
+    def uri(self, path: str) -> str:
+        """A path as a user would paste it (for logs and the demo summary)."""
+        if isinstance(self.fs, pafs.S3FileSystem):
+            return f"s3://{path}"
+        return path
+
+
+def _filesystem(tenant: TenantConfig) -> tuple[pafs.FileSystem, str]:
+    root = tenant.storage.lake_root
+    parsed = urlparse(root)
+    if parsed.scheme == "s3":
+        s3 = tenant.storage.s3
+        options: dict[str, object] = {}
+        if s3 is not None:
+            options["region"] = s3.region
+            if s3.endpoint_url:
+                endpoint = urlparse(s3.endpoint_url)
+                options["endpoint_override"] = endpoint.netloc
+                options["scheme"] = endpoint.scheme or "https"
+            if s3.access_key_id and s3.secret_access_key:
+                options["access_key"] = s3.access_key_id
+                options["secret_key"] = s3.secret_access_key.get_secret_value()
+        return pafs.S3FileSystem(**options), f"{parsed.netloc}{parsed.path}"
+    if parsed.scheme not in ("", "file"):
+        raise ValueError(f"unsupported lake_root scheme {parsed.scheme!r}")
+    local = parsed.path if parsed.scheme == "file" else root
+    return pafs.LocalFileSystem(), local
+
+
+def latest_manifest(lake: Lake, table: str, day: date) -> ExtractManifest:
+    """The newest complete extract of a table's day (folders without a manifest are
+    aborted attempts and are ignored)."""
+    selector = pafs.FileSelector(lake.day_folder(table, day), allow_not_found=True)
+    folders = sorted(
+        info.path
+        for info in lake.fs.get_file_info(selector)
+        if info.type == pafs.FileType.Directory
+        and lake.fs.get_file_info(f"{info.path}/{MANIFEST}").type == pafs.FileType.File
+    )
+    if not folders:
+        raise FileNotFoundError(f"no complete extract of {table} for {day}")
+    return lake.read_manifest(f"{folders[-1]}/{MANIFEST}")

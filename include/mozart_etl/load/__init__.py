@@ -1,0 +1,1 @@
+"""Load: accepted rows into raw Iceberg tables, one atomic snapshot per write."""

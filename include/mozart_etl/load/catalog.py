@@ -1,0 +1,39 @@
+"""The PyIceberg catalog a tenant's configuration points at (SQL or REST)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyiceberg.catalog import Catalog, load_catalog
+
+from mozart_etl.config.constants import CatalogType
+from mozart_etl.config.models import TenantConfig
+
+
+def catalog_properties(tenant: TenantConfig) -> dict[str, str]:
+    """Properties for `load_catalog`; the dbt profile and Trino read the same ones."""
+    config = tenant.iceberg.catalog
+    warehouse = config.warehouse
+    if "://" not in warehouse:
+        Path(warehouse).mkdir(parents=True, exist_ok=True)
+        warehouse = Path(warehouse).as_uri()
+    properties = {
+        "type": str(config.type),
+        "uri": str(config.uri),
+        "warehouse": warehouse,
+    }
+    if config.type == CatalogType.SQL:
+        properties["init_catalog_tables"] = "true"
+    s3 = tenant.storage.s3
+    if s3 is not None:
+        properties["s3.region"] = s3.region
+        if s3.endpoint_url:
+            properties["s3.endpoint"] = s3.endpoint_url
+        if s3.access_key_id and s3.secret_access_key:
+            properties["s3.access-key-id"] = s3.access_key_id
+            properties["s3.secret-access-key"] = s3.secret_access_key.get_secret_value()
+    return properties
+
+
+def open_catalog(tenant: TenantConfig) -> Catalog:
+    return load_catalog(tenant.iceberg.catalog.name, **catalog_properties(tenant))

@@ -1,0 +1,1 @@
+"""Validate: declarative rules over an extract, before anything is loaded."""

@@ -1,0 +1,47 @@
+"""Rule kinds, one module each; `compile_rules` turns a table's rules into Checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mozart_etl.config.models import (
+    AcceptedValuesRule,
+    ExpressionRule,
+    NotNullRule,
+    RangeRule,
+    TableConfig,
+    UniqueRule,
+)
+from mozart_etl.validate.rules.accepted_values import compile_accepted_values
+from mozart_etl.validate.rules.base import Check
+from mozart_etl.validate.rules.expression import compile_expression
+from mozart_etl.validate.rules.not_null import compile_not_null
+from mozart_etl.validate.rules.range import compile_range
+from mozart_etl.validate.rules.unique import compile_unique
+
+COMPILERS: dict[type, Callable[[Any], Check]] = {
+    NotNullRule: compile_not_null,
+    UniqueRule: compile_unique,
+    AcceptedValuesRule: compile_accepted_values,
+    RangeRule: compile_range,
+    ExpressionRule: compile_expression,
+}
+
+
+def implicit_rules(table: TableConfig) -> list[NotNullRule | UniqueRule]:
+    """What the declaration already promises: keys unique, required columns set."""
+    required = [c.name for c in table.columns if not c.nullable]
+    required += [key for key in table.primary_key if key not in required]
+    return [
+        NotNullRule(type="not_null", name="required_columns", columns=required),
+        UniqueRule(type="unique", name="primary_key_unique", columns=table.primary_key),
+    ]
+
+
+def compile_rules(table: TableConfig) -> list[Check]:
+    rules = [*implicit_rules(table), *table.rules]
+    return [COMPILERS[type(rule)](rule) for rule in rules]
+
+
+__all__ = ["Check", "compile_rules", "implicit_rules"]
