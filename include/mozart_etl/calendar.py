@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from mozart_etl.config.constants import ColumnType
+
 
 class ProductionDay(BaseModel):
     """Production day `day` of a tenant and the UTC instants that bound it."""
@@ -56,3 +58,22 @@ def production_day_of(
     # arithmetic in the wrong zone once converted to a ZoneInfo.
     local = datetime.fromtimestamp(instant.timestamp(), tz=ZoneInfo(timezone))
     return (local - timedelta(hours=day_start_hour)).date()
+
+
+def cursor_bound(instant: datetime, kind: ColumnType) -> datetime | date:
+    """A window bound (a UTC instant) as a value of the cursor's type.
+
+    A naive `timestamp` cursor holds UTC wall time and a `date` cursor compares
+    as its UTC midnight, so `cursor >= bound` means the same thing in every
+    source database and in the Iceberg overwrite filter of the load.
+    """
+    if kind == ColumnType.TIMESTAMPTZ:
+        return instant
+    wall = instant.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    if kind == ColumnType.TIMESTAMP:
+        return wall
+    # date >= bound  <=>  date >= the first day whose midnight is not before it
+    first = wall.date()
+    if wall != datetime.combine(first, time()):
+        first += timedelta(days=1)
+    return first

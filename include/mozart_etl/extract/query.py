@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.sql import quoted_name
 
+from mozart_etl.calendar import cursor_bound
 from mozart_etl.config.models import TableConfig
 from mozart_etl.extract.connectors.base import Connector
 
@@ -47,9 +48,10 @@ def build_select(
         )
     if window is not None and table.cursor is not None:
         cursor = source.c[table.cursor]
+        kind = table.column(table.cursor).type
         if window.start is not None:
-            start = connector.bind_instant(window.start)
+            start = connector.bind_instant(cursor_bound(window.start, kind))
             select = select.where(cursor >= sa.bindparam("window_start", start))
-        end = connector.bind_instant(window.end)
+        end = connector.bind_instant(cursor_bound(window.end, kind))
         select = select.where(cursor < sa.bindparam("window_end", end))
     return select

@@ -48,6 +48,11 @@ def to_arrow_column(values: Sequence[Any], target: pa.DataType) -> pa.Array:
         return pa.array(
             [None if v is None else Decimal(repr(v)) for v in values], target
         )
-    if isinstance(sample, int) and pa.types.is_boolean(target):
+    if (
+        isinstance(sample, int)
+        and not isinstance(sample, bool)  # drivers with a real bool type
+        and pa.types.is_boolean(target)
+    ):
+        # 0/1 from SQLite and MySQL's TINYINT(1)
         return pa.array(values, pa.int64()).cast(target)
     return pa.array(values, target)

@@ -12,9 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.exceptions import AirflowFailException
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from mozart_etl.config.loader import load_tenant, tenant_folders
 from mozart_etl.config.models import TableConfig, TenantConfig
@@ -52,6 +52,9 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
         start_date=pendulum.datetime(*schedule.start_date.timetuple()[:3], tz=zone),
         catchup=schedule.catchup,
         max_active_runs=1,
+        # Registered only when fully built (returned to the DAG file's globals):
+        # a tenant that fails half-way must not shadow its stand-in error DAG.
+        auto_register=False,
         default_args={
             "owner": tenant.owner,
             "retries": schedule.retries,

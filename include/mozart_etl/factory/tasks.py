@@ -11,8 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.exceptions import AirflowFailException
 from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException
 
 from mozart_etl.calendar import ProductionDay, production_day, production_day_of
 from mozart_etl.config.loader import load_tenant

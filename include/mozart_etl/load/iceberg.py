@@ -18,9 +18,11 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan
 from pyiceberg.table import Table
+from pyiceberg.table.upsert_util import create_match_filter
 from pyiceberg.transforms import DayTransform
 
-from mozart_etl.config.constants import LoadMode
+from mozart_etl.calendar import cursor_bound
+from mozart_etl.config.constants import ColumnType, LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.lake import ExtractManifest
 
@@ -66,7 +68,7 @@ def load_partition(
     elif table.mode == LoadMode.INCREMENTAL:
         iceberg_table.overwrite(data, overwrite_filter=_window_filter(table, manifest))
     else:
-        iceberg_table.upsert(data, join_cols=list(table.primary_key))
+        _merge(iceberg_table, data, list(table.primary_key))
     iceberg_table = iceberg_table.refresh()
     snapshot = iceberg_table.current_snapshot()
     result = LoadResult(
@@ -134,13 +136,33 @@ def _field_names(iceberg_table: Table) -> set[str]:
     return {field.name for field in iceberg_table.schema().fields}
 
 
+def _merge(iceberg_table: Table, data: pa.Table, keys: list[str]) -> None:
+    """Upsert by primary key in one commit: drop the rows whose key is in `data`,
+    then append `data` (every row of it differs: the audit columns change).
+
+    Not `Table.upsert`: it reads the matched rows with the schema of the branch's
+    last snapshot, so it fails right after a column was added
+    (apache/iceberg-python#2467), and compares them row by row in Python.
+    """
+    with iceberg_table.transaction() as tx:
+        if data.num_rows:
+            tx.delete(create_match_filter(data, keys))
+        tx.append(data)
+
+
 def _window_filter(table: TableConfig, manifest: ExtractManifest) -> BooleanExpression:
     """Exactly the rows this extract re-read: the rest of the table stays."""
     assert table.cursor is not None and manifest.window_end is not None
-    end = LessThan(table.cursor, manifest.window_end.isoformat())
+    kind = table.column(table.cursor).type
+    end = LessThan(table.cursor, _cursor_bound(manifest.window_end, kind))
     if manifest.window_start is None:
         return end
-    return And(GreaterThanOrEqual(table.cursor, manifest.window_start.isoformat()), end)
+    start = _cursor_bound(manifest.window_start, kind)
+    return And(GreaterThanOrEqual(table.cursor, start), end)
+
+
+def _cursor_bound(instant: datetime, kind: ColumnType) -> str:
+    return cursor_bound(instant, kind).isoformat()
 
 
 def _row_count(iceberg_table: Table) -> int:

@@ -75,13 +75,16 @@ def validate_extract(
     lake.make_dirs(folder)
     con = duckdb.connect()
     try:
+        # UTC, so timestamptz columns come back as timestamp[us, tz=UTC] as they
+        # were extracted, not labelled with the worker's zone (Iceberg rejects it).
+        con.execute("SET TimeZone = 'UTC'")
         dataset = ds.dataset([f.path for f in manifest.files], filesystem=lake.fs)
         con.register("extract_rows", dataset)
         _flag_rows(con, table, checks)
         rows, failed = _count(con, checks)
         accepted_path = f"{folder}/accepted.parquet"
         quarantine_path = f"{folder}/quarantine.parquet"
-        error_flags = _any_flag([c for c in checks if c.severity == Severity.ERROR])
+        error_flags = _any_flag(checks, Severity.ERROR)
         accepted = _write(con, lake, accepted_path, f"NOT ({error_flags})", checks)
         quarantined = _write(con, lake, quarantine_path, error_flags, checks, tag=True)
     finally:
@@ -125,8 +128,10 @@ def _flag(index: int) -> str:
     return quote(f"_mozart_check_{index}")
 
 
-def _any_flag(checks: list[Check]) -> str:
-    return " OR ".join(_flag(i) for i, _ in enumerate(checks)) if checks else "FALSE"
+def _any_flag(checks: list[Check], severity: Severity) -> str:
+    """Any flag of a check of `severity`; flags are numbered over all `checks`."""
+    flags = [_flag(i) for i, c in enumerate(checks) if c.severity == severity]
+    return " OR ".join(flags) if flags else "FALSE"
 
 
 def _flag_rows(

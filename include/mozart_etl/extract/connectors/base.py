@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 
 import sqlalchemy as sa
@@ -53,8 +53,9 @@ class Connector(ABC):
     def engine(self) -> sa.Engine:
         return sa.create_engine(self.url(), poolclass=sa.NullPool)
 
-    def bind_instant(self, value: datetime) -> object:
-        """How a UTC instant is compared with the cursor column in this database."""
+    def bind_instant(self, value: datetime | date) -> object:
+        """How a window bound is compared with the cursor column in this database:
+        an aware UTC instant, a naive UTC wall time or a date (`cursor_bound`)."""
         return value
 
     def describe(self) -> str:

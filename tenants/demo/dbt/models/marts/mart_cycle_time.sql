@@ -15,13 +15,16 @@ select
     cast(product_id as varchar) as product_id,
     cast(step_id as varchar) as step_id,
     cast(count(distinct lot_id) as bigint) as lot_count,
-    cast(avg({{ mozart_core.hours_between('arrived_at', 'track_in_at') }}) as double)
+    cast({{ mozart_core.avg_hours('arrived_at', 'track_in_at') }} as double)
         as avg_queue_hours,
-    cast(avg({{ mozart_core.hours_between('track_in_at', 'track_out_at') }}) as double)
+    cast({{ mozart_core.avg_hours('track_in_at', 'track_out_at') }} as double)
         as avg_process_hours,
-    cast(avg({{ mozart_core.hours_between('arrived_at', 'track_out_at') }}) as double)
+    cast({{ mozart_core.avg_hours('arrived_at', 'track_out_at') }} as double)
         as avg_cycle_hours,
-    cast(max({{ mozart_core.hours_between('arrived_at', 'track_out_at') }}) as double)
-        as max_cycle_hours
+    cast(
+        {{ mozart_core.hours(
+            'max(' ~ mozart_core.microseconds_between('arrived_at', 'track_out_at') ~ ')'
+        ) }} as double
+    ) as max_cycle_hours
 from done_visits
 group by product_id, step_id

@@ -33,7 +33,7 @@ select
     {{ mozart_core.production_day() }} as work_date,
     cast(product_id as varchar) as product_id,
     cast(count(distinct lot_id) as bigint) as lot_count,
-    cast(avg({{ mozart_core.hours_between('first_arrived_at', 'track_out_at') }}) as double)
+    cast({{ mozart_core.avg_hours('first_arrived_at', 'track_out_at') }} as double)
         as avg_lead_time_hours
 from finished_lots
 group by product_id

@@ -28,7 +28,7 @@ per_equipment as (
 with_group_mean as (
     select
         *,
-        avg(cast(output_qty as double)) over (partition by equipment_group)
+        {{ mozart_core.exact_mean_over('output_qty', 'equipment_group') }}
             as group_mean_qty
     from per_equipment
 ),

@@ -1,0 +1,98 @@
+"""Shared fixtures: a private Airflow home, per-test lake/catalog, real databases.
+
+Airflow reads its configuration when first imported, so the environment is
+set here, before any test module imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="mozart-tests-"))
+
+os.environ.update(
+    {
+        "MOZART_PROJECT_ROOT": str(ROOT),
+        "MOZART_HOME": str(_SESSION_HOME / "mozart"),
+        "AIRFLOW_HOME": str(_SESSION_HOME / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+)
+os.environ.pop("MOZART_TENANTS_DIR", None)
+
+POSTGRES_DSN = os.environ.get(
+    "MOZART_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres"
+)
+MYSQL_HOST = os.environ.get("MOZART_TEST_MYSQL_HOST", "127.0.0.1")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database for `dag.test` (once per session)."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run(
+        [str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ
+    )
+    return home
+
+
+@pytest.fixture
+def mozart_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own source, lake, catalog and warehouse."""
+    home = tmp_path / "mozart"
+    monkeypatch.setenv("MOZART_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[str]:
+    """A fresh PostgreSQL database on the local server, dropped afterwards."""
+    import psycopg
+
+    name = f"mozart_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{POSTGRES_DSN} dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(
+            f"{POSTGRES_DSN} dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def mysql_db() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database on the local server, dropped afterwards."""
+    import pymysql
+
+    name = f"mozart_test_{uuid.uuid4().hex[:10]}"
+    conn = pymysql.connect(host=MYSQL_HOST, user="root", password="", autocommit=True)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        yield name
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()

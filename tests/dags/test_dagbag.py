@@ -1,0 +1,160 @@
+"""DAG integrity: every tenant folder gives one DAG, wired as the factory promises."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from airflow.models.dagbag import DagBag
+from airflow.serialization.serialized_objects import DagSerialization
+from mozart_etl.config.loader import load_tenant, tenant_folders
+from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "tenants" / "demo"
+HEAVY_MODULES = ["duckdb", "pyarrow", "pyiceberg", "psycopg", "pymysql", "dbt.cli.main"]
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_no_import_errors_and_one_dag_per_tenant(dagbag: DagBag) -> None:
+    assert dagbag.import_errors == {}
+    tenants = {folder.name for folder in tenant_folders(ROOT / "tenants")}
+    assert set(dagbag.dag_ids) == tenants
+
+
+def test_every_dag_serializes(dagbag: DagBag) -> None:
+    """The dag-processor stores serialized DAGs; a DAG that cannot be is not shown."""
+    for dag in dagbag.dags.values():
+        restored = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+        assert set(restored.task_ids) == set(dag.task_ids)
+
+
+def test_demo_dag_settings(dagbag: DagBag) -> None:
+    dag = dagbag.dags["demo"]
+    tenant = load_tenant(DEMO)
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert dag.default_args["retries"] == tenant.schedule.retries
+    assert {"mozart", "tenant:demo", "source:sqlite"} <= set(dag.tags)
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert "lot_history" in (dag.doc_md or "")
+
+
+def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
+    dag = dagbag.dags["demo"]
+    tenant = load_tenant(DEMO)
+    tables = [table.name for table in tenant.tables]
+    staging = sorted((DEMO / "dbt" / "models" / "staging").glob("stg_*.sql"))
+    marts = sorted((DEMO / "dbt" / "models" / "marts").glob("mart_*.sql"))
+    expected = {"production_day"}
+    expected |= {
+        f"{t}.{step}" for t in tables for step in ("extract", "validate", "load")
+    }
+    expected |= {f"dbt_staging.{m.stem}.{s}" for m in staging for s in ("run", "test")}
+    expected |= {f"dbt_marts.{m.stem}.{s}" for m in marts for s in ("run", "test")}
+    assert set(dag.task_ids) == expected
+
+    for table in tables:
+        assert f"{table}.extract" in dag.get_task("production_day").downstream_task_ids
+        # load also reads the extract's manifest (its window) from XCom.
+        assert dag.get_task(f"{table}.extract").downstream_task_ids == {
+            f"{table}.validate",
+            f"{table}.load",
+        }
+        assert dag.get_task(f"{table}.validate").downstream_task_ids == {
+            f"{table}.load"
+        }
+        load_downstream = dag.get_task(f"{table}.load").downstream_task_ids
+        assert load_downstream == {f"dbt_staging.{m.stem}.run" for m in staging}
+    for model in staging:
+        run = dag.get_task(f"dbt_staging.{model.stem}.run")
+        assert run.downstream_task_ids == {f"dbt_staging.{model.stem}.test"}
+    # Marts start only once every staging model is built and tested.
+    staging_tests = {f"dbt_staging.{m.stem}.test" for m in staging}
+    for model in marts:
+        assert dag.get_task(f"dbt_marts.{model.stem}.run").upstream_task_ids == (
+            staging_tests
+        )
+
+
+def test_dag_file_stays_light() -> None:
+    """Parsing the DAG folder must not import the stage libraries."""
+    probe = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        f"print('HEAVY=' + ','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(ROOT / "dags" / "mozart_tenants.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("HEAVY=")]
+    assert line == "HEAVY="
+
+
+def _copy_demo(tenants: Path, name: str = "demo") -> Path:
+    target = tenants / name
+    shutil.copytree(DEMO, target, symlinks=True, ignore=shutil.ignore_patterns("logs"))
+    return target
+
+
+def test_broken_tenant_only_breaks_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = tmp_path / "tenants"
+    _copy_demo(tenants)
+    broken = tenants / "plant_b"
+    broken.mkdir(parents=True)
+    config = yaml.safe_load((DEMO / "tenant.yaml").read_text())
+    config["tenant_id"] = "plant_b"
+    config["tables"][2]["primry_key"] = ["lot_id"]  # a typo: unknown key
+    (broken / "tenant.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"demo", "plant_b"}
+    good = bag.dags["demo"]
+    assert CONFIG_ERROR_TAG not in good.tags
+    assert "lot_history.load" in good.task_ids
+    stand_in = bag.dags["plant_b"]
+    assert CONFIG_ERROR_TAG in stand_in.tags
+    assert stand_in.task_ids == ["config_error"]
+    message = stand_in.doc_md or ""
+    assert "tenant=plant_b" in message
+    assert "tables[lot_history].primry_key" in message
+    assert "Extra inputs are not permitted" in message
+    assert stand_in.description.startswith("CONFIG ERROR")
+
+
+def test_missing_dbt_manifest_is_the_tenants_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = tmp_path / "tenants"
+    _copy_demo(tenants)
+    other = _copy_demo(tenants, "plant_c")
+    text = (
+        (other / "tenant.yaml")
+        .read_text()
+        .replace("tenant_id: demo", "tenant_id: plant_c")
+    )
+    (other / "tenant.yaml").write_text(text)
+    shutil.rmtree(other / "dbt" / "target")
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+
+    assert CONFIG_ERROR_TAG not in bag.dags["demo"].tags
+    assert CONFIG_ERROR_TAG in bag.dags["plant_c"].tags
+    assert "manifest" in (bag.dags["plant_c"].doc_md or "")
+    assert "make manifests" in (bag.dags["plant_c"].doc_md or "")
