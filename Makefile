@@ -65,7 +65,7 @@ test: lint manifests ## The whole suite (lint, then pytest against the real serv
 	$(BIN)/python -m pytest
 
 bench: manifests ## Benchmarks; figures go to docs/performance.md
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 lock: env ## Re-resolve requirements.in into requirements.txt
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.txt

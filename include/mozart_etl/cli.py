@@ -32,18 +32,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Generate dbt sources from tenant.yaml; `--check` only reports stale files."""
-    from mozart_etl.dbt.sources import sources_path, sync_sources
+    from mozart_etl.dbt.sources import generated_files, sync_file
 
     stale = 0
     for folder, result in iter_tenants(args.tenants_dir):
         if isinstance(result, ConfigError):
             return 1
-        if not sync_sources(folder, result, check=args.check):
-            stale += 1
-            verb = "is stale" if args.check else "written"
-            log.info("tenant %s: %s %s", result.tenant_id, sources_path(folder), verb)
+        for path, content in generated_files(folder, result).items():
+            if not sync_file(path, content, check=args.check):
+                stale += 1
+                verb = "is stale" if args.check else "written"
+                log.info("tenant %s: %s %s", result.tenant_id, path, verb)
     if args.check and stale:
-        log.error("%d sources file(s) are stale: run `mozart sync`", stale)
+        log.error("%d generated dbt file(s) are stale: run `mozart sync`", stale)
         return 1
     return 0
 
@@ -63,6 +64,26 @@ def cmd_manifests(args: argparse.Namespace) -> int:
             log.error("%s", exc)
             failures += 1
     return 1 if failures else 0
+
+
+def cmd_new_tenant(args: argparse.Namespace) -> int:
+    """Scaffold tenants/<id> from tenants/_template, generate its dbt files, build."""
+    from mozart_etl.config.loader import load_tenant
+    from mozart_etl.dbt.manifest import build_manifest
+    from mozart_etl.dbt.sources import generated_files, sync_file
+    from mozart_etl.scaffold import new_tenant
+
+    folder = new_tenant(args.tenant_id, args.tenants_dir)
+    tenant = load_tenant(folder)
+    for path, content in generated_files(folder, tenant).items():
+        sync_file(path, content, check=False)
+    build_manifest(folder, tenant)
+    log.info(
+        "next: point %s at the plant's database, adapt tables and staging models, "
+        "then `mozart validate` and `make manifests`",
+        folder / "tenant.yaml",
+    )
+    return 0
 
 
 def cmd_demo_source(args: argparse.Namespace) -> int:
@@ -87,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("manifests", help=cmd_manifests.__doc__).set_defaults(
         run=cmd_manifests
     )
+    scaffold = commands.add_parser("new-tenant", help=cmd_new_tenant.__doc__)
+    scaffold.add_argument("tenant_id")
+    scaffold.set_defaults(run=cmd_new_tenant)
     demo = commands.add_parser("demo-source", help=cmd_demo_source.__doc__)
     demo.add_argument("path", type=Path)
     demo.add_argument("--seed", type=int, default=20261119)
@@ -98,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except ConfigError as exc:  # the CLI's boundary: report, exit non-zero
+        log.error("%s", exc)
+        return 1
 
 
 if __name__ == "__main__":

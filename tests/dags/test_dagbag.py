@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -73,16 +74,19 @@ def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
             f"{table}.load"
         }
         load_downstream = dag.get_task(f"{table}.load").downstream_task_ids
-        assert load_downstream == {f"dbt_staging.{m.stem}.run" for m in staging}
+        assert load_downstream == {f"dbt_staging.stg_{table}.run"}
     for model in staging:
         run = dag.get_task(f"dbt_staging.{model.stem}.run")
         assert run.downstream_task_ids == {f"dbt_staging.{model.stem}.test"}
-    # Marts start only once every staging model is built and tested.
-    staging_tests = {f"dbt_staging.{m.stem}.test" for m in staging}
+    # Each mart waits for exactly the staging models it reads (from the manifest).
+    manifest = json.loads((DEMO / "dbt" / "target" / "manifest.json").read_text())
     for model in marts:
-        assert dag.get_task(f"dbt_marts.{model.stem}.run").upstream_task_ids == (
-            staging_tests
-        )
+        node = manifest["nodes"][f"model.demo.{model.stem}"]
+        reads = {dep.split(".")[-1] for dep in node["depends_on"]["nodes"]}
+        assert reads, model.stem
+        assert dag.get_task(f"dbt_marts.{model.stem}.run").upstream_task_ids == {
+            f"dbt_staging.{name}.test" for name in reads
+        }
 
 
 def test_dag_file_stays_light() -> None:

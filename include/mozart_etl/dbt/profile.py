@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.dbt.project import shared_dbt_dir
 
 
 def dbt_env(tenant: TenantConfig) -> dict[str, str]:
@@ -25,6 +26,8 @@ def dbt_env(tenant: TenantConfig) -> dict[str, str]:
         "MOZART_ICEBERG_URI": str(catalog.uri),
         "MOZART_ICEBERG_WAREHOUSE": warehouse,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        # Where tenants find the shared package, wherever their folder lives.
+        "MOZART_DBT_CORE": str(shared_dbt_dir() / "mozart_core"),
     }
     if tenant.dbt.duckdb_path:
         env["MOZART_DUCKDB_PATH"] = tenant.dbt.duckdb_path

@@ -7,7 +7,10 @@ from pathlib import Path
 from mozart_etl.config.loader import project_root
 
 SOURCES_FILE = Path("models") / "staging" / "_sources.yml"
-MANIFEST_FILE = Path("target") / "manifest.json"
+DBT_MANIFEST_FILE = Path("target") / "manifest.json"
+# What Cosmos reads at parse time: dbt's manifest without macros and docs
+# (about 80 % of the file), so 200 tenants parse in seconds.
+MANIFEST_FILE = Path("target") / "cosmos_manifest.json"
 
 
 def shared_dbt_dir() -> Path:

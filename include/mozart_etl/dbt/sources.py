@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.dbt.contracts import MARTS_FILE, render_mart_contracts
 from mozart_etl.dbt.project import SOURCES_FILE, tenant_dbt_dir
 
 HEADER = "# Generated from tenant.yaml by `mozart sync`: do not edit by hand.\n"
@@ -42,10 +43,17 @@ def sources_path(tenant_folder: Path) -> Path:
     return tenant_dbt_dir(tenant_folder) / SOURCES_FILE
 
 
-def sync_sources(tenant_folder: Path, tenant: TenantConfig, *, check: bool) -> bool:
-    """Write (or, with `check`, only compare) the sources file; True when up to date."""
-    path = sources_path(tenant_folder)
-    wanted = render_sources(tenant)
+def generated_files(tenant_folder: Path, tenant: TenantConfig) -> dict[Path, str]:
+    """Every file `mozart sync` owns in a tenant's dbt project, with its content."""
+    project = tenant_dbt_dir(tenant_folder)
+    return {
+        sources_path(tenant_folder): render_sources(tenant),
+        project / MARTS_FILE: render_mart_contracts(tenant),
+    }
+
+
+def sync_file(path: Path, wanted: str, *, check: bool) -> bool:
+    """Write (or, with `check`, only compare) one generated file; True if up to date."""
     current = path.read_text(encoding="utf-8") if path.exists() else None
     if current == wanted:
         return True

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, task
+from airflow.sdk import (
+    DAG,
+    BaseOperator,
+    CronDataIntervalTimetable,
+    Param,
+    TaskGroup,
+    XComArg,
+)
 from airflow.sdk.exceptions import AirflowFailException
+from cosmos import DbtTaskGroup
 
 from mozart_etl.config.loader import load_tenant, tenant_folders
 from mozart_etl.config.models import TableConfig, TenantConfig
@@ -81,28 +89,71 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
             python_callable=tasks.resolve_production_day,
             op_kwargs={"tenant_folder": str(folder)},
         )
-        table_groups = [
-            _table_group(folder, table, day.output) for table in tenant.tables
-        ]
-        staging, marts = (dbt_task_group(folder, tenant, layer) for layer in DBT_LAYERS)
-        day >> table_groups
-        table_groups >> staging >> marts
+        loads = {
+            table.name: _table_group(folder, table, day.output)
+            for table in tenant.tables
+        }
+        groups = [dbt_task_group(folder, tenant, layer) for layer in DBT_LAYERS]
+        wire_dbt_dependencies(groups, loads)
     return dag
 
 
-def _table_group(folder: Path, table: TableConfig, day_vars: object) -> TaskGroup:
+def _table_group(folder: Path, table: TableConfig, day_vars: XComArg) -> BaseOperator:
+    """extract → validate → load of one table; returns the load task.
+
+    Plain PythonOperators wired by XComArgs: the TaskFlow decorator inspects
+    signatures on every call, which costs seconds over hundreds of tenants.
+    """
     common = {"tenant_folder": str(folder), "table_name": table.name}
-    with TaskGroup(
-        group_id=table.name, tooltip=f"{table.mode} load of {table.name}"
-    ) as group:
-        manifest = task(tasks.run_extract, task_id="extract")(
-            **common, day_vars=day_vars
+    with TaskGroup(group_id=table.name, tooltip=f"{table.mode} load of {table.name}"):
+        extract = PythonOperator(
+            task_id="extract",
+            python_callable=tasks.run_extract,
+            op_kwargs={**common, "day_vars": day_vars},
         )
-        report = task(tasks.run_validate, task_id="validate")(
-            **common, manifest=manifest
+        validate = PythonOperator(
+            task_id="validate",
+            python_callable=tasks.run_validate,
+            op_kwargs={**common, "manifest": extract.output},
         )
-        task(tasks.run_load, task_id="load")(**common, manifest=manifest, report=report)
-    return group
+        load = PythonOperator(
+            task_id="load",
+            python_callable=tasks.run_load,
+            op_kwargs={**common, "manifest": extract.output, "report": validate.output},
+        )
+    return load
+
+
+def wire_dbt_dependencies(
+    groups: list[DbtTaskGroup], loads: dict[str, BaseOperator]
+) -> None:
+    """Each dbt model waits only for what it reads (known from the manifest).
+
+    A source `raw.<table>` is produced by that table's load task; a model by its
+    task group in an earlier layer. So a failing table blocks only the models
+    downstream of it, not the whole tenant.
+    """
+    producers: dict[str, BaseOperator | TaskGroup] = {}
+    for group in groups:
+        for node_id, node in group.dbt_graph.filtered_nodes.items():
+            if node_id not in group.tasks_map:
+                continue
+            consumer = group.tasks_map[node_id]
+            for upstream_id in node.depends_on:
+                upstream = producers.get(upstream_id) or _source_load(
+                    upstream_id, loads
+                )
+                if upstream is not None:
+                    upstream >> consumer
+        producers.update(group.tasks_map)
+
+
+def _source_load(node_id: str, loads: dict[str, BaseOperator]) -> BaseOperator | None:
+    """`source.<project>.raw.<table>` → the load task of `<table>`."""
+    kind, *_, source_name, table = node_id.split(".")
+    if kind != "source" or source_name != "raw":
+        return None
+    return loads.get(table)
 
 
 def build_error_dag(name: str, error: Exception) -> DAG:
@@ -115,7 +166,7 @@ def build_error_dag(name: str, error: Exception) -> DAG:
         schedule=None,
         tags=["mozart", CONFIG_ERROR_TAG],
         doc_md=f"## Tenant `{name}` is not loaded\n\n```\n{message}\n```\n"
-        "Fix `tenants/{name}/tenant.yaml` (check with `mozart validate`).",
+        f"Fix `tenants/{name}/` (check with `mozart validate`, `mozart manifests`).",
     ) as dag:
 
         def _raise() -> None:

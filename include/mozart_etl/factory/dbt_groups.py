@@ -6,6 +6,8 @@ runs in-process through dbt's runner, its tests as tasks right after it.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from cosmos import (
@@ -25,6 +27,8 @@ from mozart_etl.errors import ConfigError
 DAY_TASK_ID = "production_day"
 _DAY_VAR = "{{{{ ti.xcom_pull(task_ids='" + DAY_TASK_ID + "')['{name}'] }}}}"
 DBT_LAYERS = ("staging", "marts")
+# The dbt installed beside this interpreter, whatever the worker's PATH says.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
 def run_vars(tenant: TenantConfig) -> dict[str, object]:
@@ -34,6 +38,12 @@ def run_vars(tenant: TenantConfig) -> dict[str, object]:
         for name in ("production_day", "window_start", "window_end")
     }
     return {"tenant_id": tenant.tenant_id, **tenant.dbt.vars, **day_vars}
+
+
+def _load_mode() -> LoadMode:
+    """The prebuilt manifest; `MOZART_COSMOS_LOAD_MODE` (e.g. `dbt_ls`) exists to
+    compare alternatives in bench/parse.py, not for production."""
+    return LoadMode(os.environ.get("MOZART_COSMOS_LOAD_MODE", "dbt_manifest"))
 
 
 def dbt_task_group(
@@ -69,9 +79,10 @@ def dbt_task_group(
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.DBT_RUNNER,
+            dbt_executable_path=DBT_EXECUTABLE,
         ),
         render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST,
+            load_method=_load_mode(),
             select=[f"path:models/{layer}"],
             test_behavior=TestBehavior.AFTER_EACH,
         ),

@@ -1,0 +1,68 @@
+"""Timing and peak-memory helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("bench")
+
+
+def _child(fn: Callable[..., Any], args: tuple, queue: mp.Queue) -> None:
+    started = time.perf_counter()
+    result = fn(*args)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put({"seconds": seconds, "peak_rss_mb": peak_kib / 1024, "result": result})
+
+
+def measure(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    """Run `fn(*args)` in a fresh process: wall seconds and that process's peak RSS.
+
+    A fresh (spawned) process per measurement keeps one contender's memory from
+    inflating the next one's peak.
+    """
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(fn, args, queue))
+    process.start()
+    outcome = queue.get()
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(
+            f"benchmark child for {fn.__name__} exited {process.exitcode}"
+        )
+    return outcome
+
+
+def best_of(repeats: int, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    """The fastest of `repeats` runs (least disturbed by the machine's noise)."""
+    runs = [measure(fn, *args) for _ in range(repeats)]
+    best = min(runs, key=lambda run: run["seconds"])
+    best["all_seconds"] = [round(run["seconds"], 3) for run in runs]
+    return best
+
+
+def report(name: str, rows: list[dict[str, Any]]) -> None:
+    """Log a result table and one JSON line per row (for docs/performance.md)."""
+    if not rows:
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
+    log.info("== %s ==", name)
+    log.info("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        log.info("  ".join(_fmt(row.get(c)).ljust(widths[c]) for c in columns))
+    for row in rows:
+        log.info("json %s", json.dumps({"bench": name, **row}, default=str))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)

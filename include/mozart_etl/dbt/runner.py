@@ -1,0 +1,56 @@
+"""Run dbt in-process for one tenant, with the shared profile's environment set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+from mozart_etl.config.models import TenantConfig
+from mozart_etl.dbt.profile import dbt_env
+from mozart_etl.dbt.project import profiles_dir, tenant_dbt_dir
+from mozart_etl.errors import ConfigError
+
+# Models read run-time vars; parsing and offline rendering need stand-ins.
+PLACEHOLDER_VARS = (
+    '{"production_day": "1970-01-01", "window_start": "1970-01-01T00:00:00+00:00",'
+    ' "window_end": "1970-01-02T00:00:00+00:00"}'
+)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """dbt's `env_var()` reads os.environ; restore it afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def invoke_dbt(
+    tenant_folder: Path,
+    tenant: TenantConfig,
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+) -> dbtRunnerResult:
+    """`dbt <args>` on the tenant's project; raise ConfigError naming the tenant."""
+    project_dir = tenant_dbt_dir(tenant_folder)
+    common = ["--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir())]
+    with _environment({**dbt_env(tenant), **(env or {})}):
+        result = dbtRunner().invoke([*args, *common])
+    if not result.success:
+        raise ConfigError(
+            f"`dbt {args[0]}` failed in {project_dir}: {result.exception or 'see log'}",
+            tenant=tenant.tenant_id,
+        )
+    return result

@@ -1,0 +1,44 @@
+"""Onboarding: a tenant made by `mozart new-tenant` validates and its DAG loads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from airflow.models.dagbag import DagBag
+from mozart_etl.cli import main
+from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_new_tenant_validates_and_its_dag_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = tmp_path / "tenants"
+    shutil.copytree(ROOT / "tenants" / "_template", tenants / "_template")
+
+    assert main(["--tenants-dir", str(tenants), "new-tenant", "plant_x"]) == 0
+    assert main(["--tenants-dir", str(tenants), "validate"]) == 0
+    assert main(["--tenants-dir", str(tenants), "sync", "--check"]) == 0
+    text = (tenants / "plant_x" / "tenant.yaml").read_text()
+    assert "__TENANT_ID__" not in text and "tenant_id: plant_x" in text
+
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"plant_x"}  # the template itself is no tenant
+    dag = bag.dags["plant_x"]
+    assert CONFIG_ERROR_TAG not in dag.tags
+    assert "lot_history.load" in dag.task_ids
+    assert "dbt_marts.mart_wip.run" in dag.task_ids
+
+
+def test_new_tenant_refuses_a_bad_id_or_an_existing_folder(tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants"
+    shutil.copytree(ROOT / "tenants" / "_template", tenants / "_template")
+    assert main(["--tenants-dir", str(tenants), "new-tenant", "Plant-X"]) == 1
+    assert not (tenants / "Plant-X").exists()
+    (tenants / "plant_y").mkdir()
+    assert main(["--tenants-dir", str(tenants), "new-tenant", "plant_y"]) == 1
