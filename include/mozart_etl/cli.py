@@ -86,6 +86,20 @@ def cmd_new_tenant(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """Compile every tenant's models for a target offline (no warehouse needed)."""
+    from mozart_etl.config.constants import DbtTarget
+    from mozart_etl.dbt.render import render_models
+
+    for folder, result in iter_tenants(args.tenants_dir):
+        if isinstance(result, ConfigError):
+            return 1
+        out = args.out / result.tenant_id
+        rendered = render_models(folder, result, DbtTarget(args.target), out)
+        log.info("tenant %s: %d statements in %s", result.tenant_id, len(rendered), out)
+    return 0
+
+
 def cmd_demo_source(args: argparse.Namespace) -> int:
     """Generate the demo tenant's SQLite source."""
     from mozart_etl.demo.generate import generate_demo_source
@@ -111,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold = commands.add_parser("new-tenant", help=cmd_new_tenant.__doc__)
     scaffold.add_argument("tenant_id")
     scaffold.set_defaults(run=cmd_new_tenant)
+    render = commands.add_parser("render", help=cmd_render.__doc__)
+    render.add_argument("--target", choices=["duckdb", "trino"], default="trino")
+    render.add_argument("--out", type=Path, default=Path("target-render"))
+    render.set_defaults(run=cmd_render)
     demo = commands.add_parser("demo-source", help=cmd_demo_source.__doc__)
     demo.add_argument("path", type=Path)
     demo.add_argument("--seed", type=int, default=20261119)

@@ -61,7 +61,15 @@ def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
     }
     expected |= {f"dbt_staging.{m.stem}.{s}" for m in staging for s in ("run", "test")}
     expected |= {f"dbt_marts.{m.stem}.{s}" for m in marts for s in ("run", "test")}
-    assert set(dag.task_ids) == expected
+    # Tests that read two marts (relationships) run detached, after both.
+    detached = {t for t in dag.task_ids if t.startswith("dbt_marts.relationships_")}
+    assert len(detached) == 1
+    (relationship,) = detached
+    assert dag.get_task(relationship).upstream_task_ids == {
+        "dbt_marts.mart_line_balance.test",
+        "dbt_marts.mart_equipment_utilization.test",
+    }
+    assert set(dag.task_ids) == expected | detached
 
     for table in tables:
         assert f"{table}.extract" in dag.get_task("production_day").downstream_task_ids

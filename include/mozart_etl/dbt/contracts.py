@@ -2,7 +2,8 @@
 
 `dbt/product_standard.yml` says what each mart is; this renders it as the
 tenant's `models/marts/_marts.yml`: enforced model contracts (names, types,
-not-null grain) and data tests (unique grain, the tenant's own id).
+not-null grain) and data tests (unique grain, the tenant's own id,
+relationships between marts).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def _model(name: str, spec: dict[str, Any], tenant_id: str) -> dict[str, Any]:
             entry["description"] = column_spec["description"]
         if column in grain:
             entry["constraints"] = [{"type": "not_null"}]
+        if column in spec.get("relationships", {}):
+            link = spec["relationships"][column]
+            arguments = {"to": f"ref('{link['to']}')", "field": link["field"]}
+            entry["data_tests"] = [{"relationships": {"arguments": arguments}}]
         columns.append(entry)
     return {
         "name": name,

@@ -36,4 +36,5 @@ def dbt_env(tenant: TenantConfig) -> dict[str, str]:
         env["MOZART_TRINO_PORT"] = str(tenant.dbt.trino.port)
         env["MOZART_TRINO_USER"] = tenant.dbt.trino.user
         env["MOZART_TRINO_CATALOG"] = tenant.dbt.trino.catalog
+        env["MOZART_TRINO_HTTP_SCHEME"] = tenant.dbt.trino.http_scheme
     return env

@@ -18,7 +18,9 @@ from cosmos import (
     RenderConfig,
 )
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.profiles import TrinoLDAPProfileMapping
 
+from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import manifest_path, profiles_dir, tenant_dbt_dir
@@ -40,10 +42,44 @@ def run_vars(tenant: TenantConfig) -> dict[str, object]:
     return {"tenant_id": tenant.tenant_id, **tenant.dbt.vars, **day_vars}
 
 
+def execution_mode() -> ExecutionMode:
+    """LOCAL with dbt's in-process runner (chosen by measurement: see
+    docs/performance.md); `MOZART_COSMOS_EXECUTION_MODE=watcher` switches to
+    Cosmos's watcher (one `dbt build` per group, sensors per model)."""
+    return ExecutionMode(os.environ.get("MOZART_COSMOS_EXECUTION_MODE", "local"))
+
+
 def _load_mode() -> LoadMode:
     """The prebuilt manifest; `MOZART_COSMOS_LOAD_MODE` (e.g. `dbt_ls`) exists to
     compare alternatives in bench/parse.py, not for production."""
     return LoadMode(os.environ.get("MOZART_COSMOS_LOAD_MODE", "dbt_manifest"))
+
+
+def profile_config(tenant: TenantConfig) -> ProfileConfig:
+    """The shared profiles.yml, or for Trino with `conn_id` an Airflow connection.
+
+    Cosmos's Trino mappings need `database` and `schema` in profile_args, and
+    `http_scheme` explicitly (it is not read from the connection).
+    """
+    trino = tenant.dbt.trino
+    if tenant.dbt.target == DbtTarget.TRINO and trino is not None and trino.conn_id:
+        return ProfileConfig(
+            profile_name="mozart",
+            target_name="trino",
+            profile_mapping=TrinoLDAPProfileMapping(
+                conn_id=trino.conn_id,
+                profile_args={
+                    "database": trino.catalog,
+                    "schema": tenant.namespace,
+                    "http_scheme": trino.http_scheme,
+                },
+            ),
+        )
+    return ProfileConfig(
+        profile_name="mozart",
+        target_name=str(tenant.dbt.target),
+        profiles_yml_filepath=profiles_dir() / "profiles.yml",
+    )
 
 
 def dbt_task_group(
@@ -71,13 +107,9 @@ def dbt_task_group(
             manifest_path=manifest,
             install_dbt_deps=False,
         ),
-        profile_config=ProfileConfig(
-            profile_name="mozart",
-            target_name=str(tenant.dbt.target),
-            profiles_yml_filepath=profiles_dir() / "profiles.yml",
-        ),
+        profile_config=profile_config(tenant),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
+            execution_mode=execution_mode(),
             invocation_mode=InvocationMode.DBT_RUNNER,
             dbt_executable_path=DBT_EXECUTABLE,
         ),
@@ -85,6 +117,8 @@ def dbt_task_group(
             load_method=_load_mode(),
             select=[f"path:models/{layer}"],
             test_behavior=TestBehavior.AFTER_EACH,
+            # A test reading two models (relationships) runs after both.
+            should_detach_multiple_parents_tests=True,
         ),
         operator_args=operator_args,
     )

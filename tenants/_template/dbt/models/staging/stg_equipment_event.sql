@@ -1,0 +1,2 @@
+select event_id, equipment_id, event_type, started_at, ended_at, updated_at
+from {{ source('raw', 'equipment_event') }}

@@ -1,0 +1,6 @@
+-- One row per lot visit of a process step (validated rows only).
+select
+    lot_id, step_seq, product_id, step_id, equipment_id,
+    qty_in, qty_out, status,
+    arrived_at, track_in_at, track_out_at, updated_at
+from {{ source('raw', 'lot_history') }}
