@@ -7,6 +7,7 @@ import logging
 import multiprocessing as mp
 import resource
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,12 @@ log = logging.getLogger("bench")
 
 def _child(fn: Callable[..., Any], args: tuple, queue: mp.Queue) -> None:
     started = time.perf_counter()
-    result = fn(*args)
+    try:
+        result = fn(*args)
+    except BaseException:
+        # The parent waits on the queue: tell it, then fail as usual.
+        queue.put({"error": traceback.format_exc()})
+        raise
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     queue.put({"seconds": seconds, "peak_rss_mb": peak_kib / 1024, "result": result})
@@ -33,6 +39,8 @@ def measure(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     process.start()
     outcome = queue.get()
     process.join()
+    if "error" in outcome:
+        raise RuntimeError(f"benchmark child {fn.__name__} failed:\n{outcome['error']}")
     if process.exitcode != 0:
         raise RuntimeError(
             f"benchmark child for {fn.__name__} exited {process.exitcode}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _tenant(tmp_path: Path, trino: dict) -> Path:
     folder = tmp_path / "plant_t"
-    folder.mkdir()
+    shutil.copytree(
+        ROOT / "tenants" / "demo",
+        folder,
+        ignore=shutil.ignore_patterns("target", "dbt_packages", "logs"),
+    )
     config = yaml.safe_load((ROOT / "tenants" / "demo" / "tenant.yaml").read_text())
     config["tenant_id"] = "plant_t"
     config["dbt"] = {"target": "trino", "trino": trino}

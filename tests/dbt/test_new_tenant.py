@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from airflow.models.dagbag import DagBag
+
 from mozart_etl.cli import main
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
+from tests.cli import run_mozart
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +21,10 @@ def test_new_tenant_validates_and_its_dag_loads(
     tenants = tmp_path / "tenants"
     shutil.copytree(ROOT / "tenants" / "_template", tenants / "_template")
 
-    assert main(["--tenants-dir", str(tenants), "new-tenant", "plant_x"]) == 0
+    assert (
+        run_mozart("--tenants-dir", str(tenants), "new-tenant", "plant_x").returncode
+        == 0
+    )
     assert main(["--tenants-dir", str(tenants), "validate"]) == 0
     assert main(["--tenants-dir", str(tenants), "sync", "--check"]) == 0
     text = (tenants / "plant_x" / "tenant.yaml").read_text()

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 from airflow.models.dagbag import DagBag
+
 from mozart_etl.calendar import production_day
 from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
+from tests.cli import run_mozart
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "tenants" / "demo"
@@ -49,7 +51,9 @@ def test_a_broken_dbt_project_leaves_the_other_tenants_loaded(
     model.write_text("select * from {{ ref('no_such_model') }}\n")
     assert main(["--tenants-dir", str(tenants), "sync"]) == 0
 
-    assert main(["--tenants-dir", str(tenants), "manifests"]) == 1
+    result = run_mozart("--tenants-dir", str(tenants), "manifests")
+    assert result.returncode == 1
+    assert "tenant=plant_bad" in result.stderr
     assert (tenants / "plant_ok" / "dbt" / "target" / "cosmos_manifest.json").exists()
 
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
@@ -69,7 +73,7 @@ def test_a_failing_model_fails_only_what_depends_on_it(
         "select equipment_id, no_such_column from {{ source('raw', 'equipment') }}\n"
     )
     assert main(["--tenants-dir", str(tenants), "sync"]) == 0
-    assert main(["--tenants-dir", str(tenants), "manifests"]) == 0
+    assert run_mozart("--tenants-dir", str(tenants), "manifests").returncode == 0
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
     generate_demo_source(Path(load_tenant(broken).source.database))
 

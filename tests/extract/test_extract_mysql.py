@@ -15,13 +15,13 @@ import pyarrow.parquet as pq
 import pymysql
 import pytest
 import sqlalchemy as sa
+
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import SourceError
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.lake import Lake
-
 from tests.helpers import (
     KST,
     MYSQL_HOST,
@@ -322,7 +322,11 @@ def test_missing_table_names_tenant_and_table(tmp_path: Path, mysql_db: str) -> 
 
     assert (info.value.tenant, info.value.table) == ("acme", "events")
     assert str(info.value).startswith("[tenant=acme table=events] ")
-    assert f"Table '{mysql_db}.events' doesn't exist" in str(info.value)
+    assert str(info.value) == (
+        "[tenant=acme table=events] source table 'events' does not exist in "
+        f"mysql {MYSQL_HOST}:{MYSQL_PORT}/{mysql_db}"
+    )
+    assert info.value.terminal
 
 
 def test_instants_are_utc_microseconds(tmp_path: Path, mysql_db: str) -> None:
@@ -338,3 +342,64 @@ def test_instants_are_utc_microseconds(tmp_path: Path, mysql_db: str) -> None:
     assert got == EVENTS
     assert all(value.tzinfo is not None for value in got.values())
     assert got[1] == datetime(2026, 11, 14, 14, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_manifest_records_the_source_catalog(tmp_path: Path, mysql_db: str) -> None:
+    _run(mysql_db, TYPED_DDL)
+    _run(mysql_db, "ALTER TABLE typed ADD COLUMN payload BLOB")
+    tenant = _tenant(tmp_path, mysql_db, [typed_table()])
+
+    manifest = extract_table(
+        tenant, tenant.table("typed"), seoul_day(DAY), _connector(mysql_db)
+    )
+
+    assert manifest.source_columns == {
+        "id": "bigint",
+        "label": "string",
+        "big": "bigint",
+        "small": "int",
+        "ratio": "double",
+        "flag": "boolean",
+        "day": "date",
+        "local_ts": "timestamp",
+        "instant": "timestamptz",
+        "amount": "decimal(10,2)",
+        "order": "string",
+        "lot id": "string",
+        "payload": "blob",
+    }
+
+
+def test_declared_type_the_source_cannot_fill_names_the_column(
+    tmp_path: Path, mysql_db: str
+) -> None:
+    _run(mysql_db, "CREATE TABLE lots (id BIGINT, qty VARCHAR(10))")
+    columns = [{"name": "id", "type": "bigint"}, {"name": "qty", "type": "bigint"}]
+    tenant = _tenant(tmp_path, mysql_db, [table_dict("lots", columns)])
+
+    with pytest.raises(SourceError) as info:
+        extract_table(
+            tenant, tenant.table("lots"), seoul_day(DAY), _connector(mysql_db)
+        )
+
+    assert str(info.value) == (
+        "[tenant=acme table=lots column=qty] "
+        "declared bigint but the source column is string"
+    )
+
+
+def test_rows_stream_through_an_unbuffered_server_side_cursor(mysql_db: str) -> None:
+    """What the extractor asks for (stream_results) is PyMySQL's SSCursor: rows
+    come off the socket as they are fetched, so memory does not grow with the
+    table."""
+    engine = _connector(mysql_db).engine()
+    try:
+        with engine.connect() as conn:
+            streaming = conn.execution_options(stream_results=True, yield_per=2)
+            result = streaming.execute(sa.text("SELECT 1 UNION ALL SELECT 2"))
+            cursor = result.cursor
+            assert [row[0] for row in result] == [1, 2]
+    finally:
+        engine.dispose()
+
+    assert isinstance(cursor, pymysql.cursors.SSCursor)

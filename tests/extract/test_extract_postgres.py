@@ -11,13 +11,13 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import SourceError
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.lake import Lake
-
 from tests.helpers import (
     POSTGRES_HOST,
     POSTGRES_PORT,
@@ -373,7 +373,11 @@ def test_missing_table_names_tenant_and_table(tmp_path: Path, postgres_db: str) 
 
     assert (info.value.tenant, info.value.table) == ("acme", "events")
     assert str(info.value).startswith("[tenant=acme table=events] ")
-    assert 'relation "events" does not exist' in str(info.value)
+    assert str(info.value) == (
+        "[tenant=acme table=events] source table 'events' does not exist in "
+        f"postgresql {POSTGRES_HOST}:{POSTGRES_PORT}/{postgres_db}"
+    )
+    assert info.value.terminal
 
 
 def test_declared_columns_missing_from_the_table_is_a_source_error(
@@ -388,4 +392,9 @@ def test_declared_columns_missing_from_the_table_is_a_source_error(
             tenant, tenant.table("events"), seoul_day(DAY), _connector(postgres_db)
         )
 
-    assert "column events.qty does not exist" in str(info.value)
+    assert str(info.value) == (
+        "[tenant=acme table=events column=qty] declared column events.qty does "
+        f"not exist in events (postgresql {POSTGRES_HOST}:{POSTGRES_PORT}/"
+        f"{postgres_db}); source columns: ['id', 'plant', 'updated_at']"
+    )
+    assert info.value.column == "qty"

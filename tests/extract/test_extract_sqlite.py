@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from mozart_etl.calendar import ProductionDay, production_day
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TenantConfig
@@ -20,7 +21,6 @@ from mozart_etl.errors import SourceError
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.lake import MANIFEST, Lake, latest_manifest
-
 from tests.helpers import (
     TYPED_ROWS,
     assert_typed_roundtrip,
@@ -270,8 +270,8 @@ def test_manifest_describes_the_extract(tmp_path: Path) -> None:
     assert [f.rows for f in manifest.files] == [3]
     part = folder / "part-00000.parquet"
     assert manifest.files[0].bytes == part.stat().st_size
-    # Batches of two rows: one row group per batch, in one file.
-    assert pq.ParquetFile(part).metadata.num_row_groups == 2
+    # Batches of two rows, gathered into one row group.
+    assert pq.ParquetFile(part).metadata.num_row_groups == 1
     assert manifest.started_at <= manifest.finished_at
     lake = Lake(tenant)
     assert lake.read_manifest(str(folder / MANIFEST)) == manifest
@@ -309,9 +309,11 @@ def test_missing_table_is_a_source_error_naming_tenant_and_table(
         )
 
     assert (info.value.tenant, info.value.table) == ("acme", "lots")
-    assert str(info.value).startswith("[tenant=acme table=lots] reading sqlite")
-    assert "no such table: lots" in str(info.value)
-    assert info.value.terminal is False
+    assert str(info.value) == (
+        f"[tenant=acme table=lots] source table 'lots' does not exist in "
+        f"sqlite local/{path}"
+    )
+    assert info.value.terminal  # a retry cannot create the table
     # The aborted attempt left no manifest, so no later stage can pick it up.
     folder = Path(Lake(tenant).extract_folder("lots", DAY, "x1"))
     assert not (folder / MANIFEST).exists()
@@ -331,3 +333,29 @@ def test_value_that_does_not_fit_its_type_names_the_column(tmp_path: Path) -> No
 
     assert (info.value.table, info.value.column) == ("lots", "qty")
     assert "does not fit the declared type int64" in str(info.value)
+
+
+def test_manifest_records_the_source_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "source.sqlite"
+    write_sqlite(path, TYPED_DDL, "typed", TYPED_ROWS)
+    tenant = _tenant(tmp_path, [typed_table()])
+
+    manifest = extract_table(
+        tenant, tenant.table("typed"), seoul_day(DAY), _connector(path)
+    )
+
+    # SQLite's declared types; its text columns hold dates, instants, decimals.
+    assert manifest.source_columns == {
+        "id": "int",
+        "label": "string",
+        "big": "int",
+        "small": "int",
+        "ratio": "double",
+        "flag": "int",
+        "day": "string",
+        "local_ts": "string",
+        "instant": "string",
+        "amount": "string",
+        "order": "string",
+        "lot id": "string",
+    }

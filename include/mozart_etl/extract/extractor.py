@@ -1,27 +1,37 @@
 """Stream a source table into immutable Parquet files plus a manifest.
 
-Rows leave the database in batches (server-side cursors where the driver has
-them) and go straight to a Parquet writer, so memory stays flat as tables grow.
+Rows leave the database in batches — Arrow batches straight from a COPY on
+PostgreSQL (connectors/pg_copy.py), server-side cursors elsewhere — and go to a
+Parquet writer on its own thread, gathered into large row groups, so memory
+stays flat as tables grow. The source's catalog is read first: a declared
+column that is missing or cannot be extracted exactly fails before any row.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from mozart_etl.calendar import ProductionDay
 from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import SourceError
-from mozart_etl.extract.connectors import Connector
+from mozart_etl.extract.connectors import Connector, DriverNotInstalled
+from mozart_etl.extract.connectors.base import ColumnConversionError
+from mozart_etl.extract.introspect import (
+    SourceSchemaError,
+    check_declared,
+    table_columns,
+)
 from mozart_etl.extract.query import Window, build_select
 from mozart_etl.extract.types import arrow_schema, to_arrow_column
-from mozart_etl.lake import ExtractedFile, ExtractManifest, Lake
+from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.parquet import RollingParquetWriter
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +51,16 @@ def extract_window(
     """Full-refresh tables read everything; others read the production day.
 
     The first load of an incremental table (`initial`) reads all history before
-    the day's end, so the raw table starts complete.
+    the day's end, so the raw table starts complete. `lookback_hours` widens the
+    start to re-read late rows; the manifest records the widened window, and the
+    load replaces exactly that window.
     """
     if table.mode == LoadMode.FULL_REFRESH:
         return None
-    return Window(start=None if initial else day.start, end=day.end)
+    if initial:
+        return Window(start=None, end=day.end)
+    start = day.start - timedelta(hours=table.lookback_hours)
+    return Window(start=start, end=day.end)
 
 
 def extract_table(
@@ -57,7 +72,11 @@ def extract_table(
     initial: bool = False,
     extract_id: str | None = None,
     batch_rows: int = BATCH_ROWS,
+    rows_per_file: int = ROWS_PER_FILE,
+    fast_path: bool = True,
 ) -> ExtractManifest:
+    """Extract one table's window into a new immutable folder; the manifest,
+    written last, is what makes it visible (`lake.latest_manifest`)."""
     lake = Lake(tenant)
     extract_id = extract_id or new_extract_id()
     folder = lake.extract_folder(table.name, day.day, extract_id)
@@ -73,9 +92,11 @@ def extract_table(
         lake.uri(folder),
     )
     lake.make_dirs(folder)
-    files = _stream_to_parquet(
-        tenant, table, connector, select, lake, folder, batch_rows
+    writer = RollingParquetWriter(lake, folder, arrow_schema(table), rows_per_file)
+    source_columns = _stream_to_parquet(
+        tenant, table, connector, select, writer, batch_rows, fast_path=fast_path
     )
+    files = writer.files
     manifest = ExtractManifest(
         tenant_id=tenant.tenant_id,
         table=table.name,
@@ -87,6 +108,7 @@ def extract_table(
         rows=sum(f.rows for f in files),
         files=files,
         columns={c.name: str(c.type) for c in table.columns},
+        source_columns=source_columns,
         started_at=started,
         finished_at=datetime.now(UTC),
     )
@@ -107,19 +129,32 @@ def _stream_to_parquet(
     table: TableConfig,
     connector: Connector,
     select: sa.Select,
-    lake: Lake,
-    folder: str,
+    writer: RollingParquetWriter,
     batch_rows: int,
-) -> list[ExtractedFile]:
-    schema = arrow_schema(table)
-    writer = _RollingParquetWriter(lake, folder, schema)
-    engine = connector.engine()
+    *,
+    fast_path: bool,
+) -> dict[str, str] | None:
+    """Write every row; returns the source's columns (introspected first)."""
+    try:
+        engine = connector.engine()
+    except DriverNotInstalled as exc:
+        raise DriverNotInstalled(
+            exc.message, tenant=tenant.tenant_id, table=table.name
+        ) from exc.__cause__
     try:
         with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch_rows)
-            for rows in result.execute(select).partitions(batch_rows):
-                writer.write(_to_batch(tenant, table, schema, rows))
-    except sa.exc.SQLAlchemyError as exc:
+            source_columns = _introspect(tenant, table, connector, conn)
+            batches = (
+                connector.fast_batches(conn, select, writer.schema)
+                if fast_path
+                else None
+            )
+            if batches is None:
+                batches = _generic_batches(tenant, table, conn, select, batch_rows)
+            for batch in _named(tenant, table, batches):
+                writer.write(batch)
+        writer.close()
+    except (sa.exc.SQLAlchemyError, *connector.driver_errors()) as exc:
         writer.abort()
         # The driver's exception is not chained: a traceback could echo connection
         # settings; its message is kept above, scrubbed of the password.
@@ -128,9 +163,59 @@ def _stream_to_parquet(
             tenant=tenant.tenant_id,
             table=table.name,
         ) from None
+    except BaseException:
+        writer.abort()
+        raise
     finally:
         engine.dispose()
-    return writer.close()
+    return source_columns
+
+
+def _introspect(
+    tenant: TenantConfig, table: TableConfig, connector: Connector, conn: sa.Connection
+) -> dict[str, str] | None:
+    try:
+        source_columns = table_columns(conn, table, connector)
+    except sa.exc.NoSuchTableError:
+        raise SourceSchemaError(
+            f"source table {table.source.table!r} does not exist in "
+            f"{connector.describe()}",
+            tenant=tenant.tenant_id,
+            table=table.name,
+        ) from None
+    if source_columns is not None:
+        check_declared(tenant.tenant_id, table, source_columns, connector)
+    return source_columns
+
+
+def _generic_batches(
+    tenant: TenantConfig,
+    table: TableConfig,
+    conn: sa.Connection,
+    select: sa.Select,
+    batch_rows: int,
+) -> Iterator[pa.RecordBatch]:
+    """Rows through SQLAlchemy (server-side cursor), converted per column."""
+    schema = arrow_schema(table)
+    result = conn.execution_options(stream_results=True, yield_per=batch_rows)
+    for rows in result.execute(select).partitions(batch_rows):
+        yield _to_batch(tenant, table, schema, rows)
+
+
+def _named(
+    tenant: TenantConfig, table: TableConfig, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """A fast path's conversion error, as a SourceError naming the column."""
+    try:
+        yield from batches
+    except ColumnConversionError as exc:
+        declared = arrow_schema(table).field(exc.column).type if exc.column else ""
+        raise SourceError(
+            f"value does not fit the declared type {declared}: {exc}",
+            tenant=tenant.tenant_id,
+            table=table.name,
+            column=exc.column,
+        ) from exc
 
 
 def _to_batch(
@@ -149,50 +234,6 @@ def _to_batch(
                 column=field.name,
             ) from exc
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-class _RollingParquetWriter:
-    """Writes zstd Parquet, one row group per batch, a new file every N rows."""
-
-    def __init__(self, lake: Lake, folder: str, schema: pa.Schema) -> None:
-        self.lake, self.folder, self.schema = lake, folder, schema
-        self.files: list[ExtractedFile] = []
-        self._writer: pq.ParquetWriter | None = None
-        self._path = ""
-        self._rows = 0
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        if self._writer is None or self._rows >= ROWS_PER_FILE:
-            self._finish_file()
-            self._path = f"{self.folder}/part-{len(self.files):05d}.parquet"
-            self._writer = pq.ParquetWriter(
-                self._path, self.schema, filesystem=self.lake.fs, compression="zstd"
-            )
-        self._writer.write_batch(batch)
-        self._rows += batch.num_rows
-
-    def close(self) -> list[ExtractedFile]:
-        if self._writer is None and not self.files:
-            # An empty window still yields one file with the declared schema.
-            self._path = f"{self.folder}/part-00000.parquet"
-            self._writer = pq.ParquetWriter(
-                self._path, self.schema, filesystem=self.lake.fs, compression="zstd"
-            )
-        self._finish_file()
-        return self.files
-
-    def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def _finish_file(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.close()
-        size = self.lake.fs.get_file_info(self._path).size or 0
-        self.files.append(ExtractedFile(path=self._path, rows=self._rows, bytes=size))
-        self._writer, self._rows = None, 0
 
 
 def _describe_window(window: Window | None) -> str:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from mozart_etl.config.constants import SourceType
-from mozart_etl.extract.connectors.base import Connector, Credentials
+from mozart_etl.extract.connectors.base import (
+    Connector,
+    Credentials,
+    DriverNotInstalled,
+)
+from mozart_etl.extract.connectors.mssql import MssqlConnector
 from mozart_etl.extract.connectors.mysql import MysqlConnector
+from mozart_etl.extract.connectors.oracle import OracleConnector
 from mozart_etl.extract.connectors.postgresql import PostgresConnector
 from mozart_etl.extract.connectors.sqlite import SqliteConnector
 
 CONNECTORS: dict[SourceType, type[Connector]] = {
     connector.source_type: connector
-    for connector in (SqliteConnector, PostgresConnector, MysqlConnector)
+    for connector in (
+        SqliteConnector,
+        PostgresConnector,
+        MysqlConnector,
+        MssqlConnector,
+        OracleConnector,
+    )
 }
 
 
@@ -18,4 +30,10 @@ def connector_for(source_type: SourceType, credentials: Credentials) -> Connecto
     return CONNECTORS[source_type](credentials)
 
 
-__all__ = ["CONNECTORS", "Connector", "Credentials", "connector_for"]
+__all__ = [
+    "CONNECTORS",
+    "Connector",
+    "Credentials",
+    "DriverNotInstalled",
+    "connector_for",
+]

@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import SourceConfig
+from mozart_etl.errors import MozartError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class DriverNotInstalled(MozartError):
+    """The source's database driver is not installed: a retry cannot help."""
+
+    terminal = True
+
+
+class ColumnConversionError(ValueError):
+    """A value that does not fit its declared type (`column`, when known)."""
+
+    def __init__(self, message: str, column: str | None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+def import_driver(module: str, hint: str) -> ModuleType:
+    """Import an optional driver, or say how to install it (chained)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise DriverNotInstalled(
+            f"the {module!r} driver is not installed: {hint}"
+        ) from exc
 
 
 class Credentials(BaseModel):
@@ -42,6 +73,9 @@ class Connector(ABC):
 
     source_type: ClassVar[SourceType]
     driver: ClassVar[str]
+    typed_catalog: ClassVar[bool] = True
+    """Whether the catalog's column types are the values' types (SQLite's are
+    not: text columns hold dates, instants and decimals by convention)."""
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
@@ -52,6 +86,17 @@ class Connector(ABC):
 
     def engine(self) -> sa.Engine:
         return sa.create_engine(self.url(), poolclass=sa.NullPool)
+
+    def driver_errors(self) -> tuple[type[Exception], ...]:
+        """Driver exceptions raised outside SQLAlchemy (by a fast path)."""
+        return ()
+
+    def fast_batches(
+        self, conn: sa.Connection, select: sa.Select, schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch] | None:
+        """Arrow batches straight from the database, or None to use the generic
+        SQLAlchemy path (rows in Python, converted per column)."""
+        return None
 
     def bind_instant(self, value: datetime | date) -> object:
         """How a window bound is compared with the cursor column in this database:

@@ -19,6 +19,7 @@ SQLITE_NAIVE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 class SqliteConnector(Connector):
     source_type = SourceType.SQLITE
     driver = "sqlite"
+    typed_catalog = False
 
     def url(self) -> sa.URL:
         return sa.URL.create("sqlite", database=self.credentials.database)

@@ -1,0 +1,113 @@
+"""A rolling zstd Parquet writer shared by the stages that write to the lake
+(extract, transform): batches in, large row groups out, on a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mozart_etl.lake import ExtractedFile, Lake
+
+log = logging.getLogger(__name__)
+
+# Two row groups are in memory at once (one gathering, one being written). With
+# dictionaries on text only, 250k-row groups are within 3 % of the size of 1M-row
+# groups on the bench table (13.1 vs 12.7 MB) at 200 MB peak RSS instead of 295.
+ROW_GROUP_ROWS = 250_000
+
+
+class RollingParquetWriter:
+    """Zstd Parquet on a background thread: batches are gathered into row groups
+    of ROW_GROUP_ROWS, a new file starts every `rows_per_file` rows. At most one
+    row group is being written while the next one gathers."""
+
+    def __init__(
+        self, lake: Lake, folder: str, schema: pa.Schema, rows_per_file: int
+    ) -> None:
+        self.lake, self.folder, self.schema = lake, folder, schema
+        self.rows_per_file = rows_per_file
+        self.files: list[ExtractedFile] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._path = ""
+        self._rows = 0
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="parquet")
+        self._inflight: Future[None] | None = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        limit = min(ROW_GROUP_ROWS, self.rows_per_file)
+        if self._pending_rows >= limit:
+            self._submit()
+
+    def close(self) -> list[ExtractedFile]:
+        self._submit()
+        self._wait()
+        self._thread.shutdown()
+        if self._writer is None and not self.files:
+            self._open()  # an empty window still yields one file with the schema
+        self._finish_file()
+        return self.files
+
+    def abort(self) -> None:
+        try:
+            self._wait()
+        except Exception:  # the first error is the one being raised
+            log.debug("parquet writer failed while aborting", exc_info=True)
+        self._thread.shutdown()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _submit(self) -> None:
+        if not self._pending:
+            return
+        data = pa.Table.from_batches(self._pending, schema=self.schema)
+        self._pending, self._pending_rows = [], 0
+        self._wait()
+        self._inflight = self._thread.submit(self._write_table, data)
+
+    def _wait(self) -> None:
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            inflight.result()
+
+    def _write_table(self, data: pa.Table) -> None:
+        offset = 0
+        while offset < data.num_rows:
+            if self._writer is None or self._rows >= self.rows_per_file:
+                self._finish_file()
+                self._open()
+            take = min(data.num_rows - offset, self.rows_per_file - self._rows)
+            assert self._writer is not None
+            self._writer.write_table(data.slice(offset, take), row_group_size=take)
+            self._rows += take
+            offset += take
+
+    def _open(self) -> None:
+        self._path = f"{self.folder}/part-{len(self.files):05d}.parquet"
+        self._writer = pq.ParquetWriter(
+            self._path,
+            self.schema,
+            filesystem=self.lake.fs,
+            compression="zstd",
+            # Dictionaries pay off on repeated text (plant, equipment codes); on
+            # numbers and instants zstd alone is as small, with less CPU and memory.
+            use_dictionary=[
+                field.name for field in self.schema if pa.types.is_string(field.type)
+            ],
+        )
+
+    def _finish_file(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        size = self.lake.fs.get_file_info(self._path).size or 0
+        self.files.append(ExtractedFile(path=self._path, rows=self._rows, bytes=size))
+        self._writer, self._rows = None, 0
