@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import ValidationFailed
@@ -24,7 +25,6 @@ from mozart_etl.validate.validator import (
     read_accepted,
     validate_extract,
 )
-
 from tests.helpers import (
     TYPED_ROWS,
     Row,
@@ -332,6 +332,90 @@ def test_expression_fails_only_false_rows(tmp_path: Path) -> None:
     assert outcome.accepted_keys == [("A", 1), ("A", 2), ("A", 4)]
 
 
+def test_pattern_matches_the_whole_value_and_ignores_null(tmp_path: Path) -> None:
+    rules = [
+        {
+            "type": "pattern",
+            "column": "status",
+            "pattern": "[A-Z]{3,4}",
+            "max_failures": 3,
+        }
+    ]
+    statuses = ["RUN", "DONE", "run", "RUNNING", "RUN1", None, ""]
+    rows = [_row("A", seq, status=s) for seq, s in enumerate(statuses, 1)]
+
+    outcome = _validate(tmp_path, rules, rows)
+
+    rule = "pattern(status)"
+    assert outcome.error is not None  # 4 failures > max_failures 3
+    assert outcome.failed(rule) == 4
+    assert outcome.quarantine == {("A", s): [rule] for s in (3, 4, 5, 7)}
+    assert outcome.accepted_keys == [("A", 1), ("A", 2), ("A", 6)]
+
+
+def test_pattern_is_bound_not_spliced(tmp_path: Path) -> None:
+    """Quotes and SQL in a pattern are regex text, never SQL."""
+    rules = [{"type": "pattern", "column": "status", "pattern": "O'B.*|x' OR 1=1"}]
+    rows = [
+        _row("A", 1, status="O'Brien"),
+        _row("A", 2, status="x' OR 1=1"),
+        _row("A", 3, status="Obrien"),
+    ]
+
+    outcome = _validate(tmp_path, rules, rows)
+
+    assert outcome.quarantine == {("A", 3): ["pattern(status)"]}
+    assert outcome.accepted_keys == [("A", 1), ("A", 2)]
+    assert outcome.error is not None
+    assert "pattern(status): 1 row(s)" in str(outcome.error)
+
+
+def test_pattern_passing(tmp_path: Path) -> None:
+    rules = [{"type": "pattern", "column": "lot id", "pattern": r"LOT-\d{3}"}]
+    rows = [_row("LOT-001", 1), _row("LOT-002", 1)]
+
+    outcome = _validate(tmp_path, rules, rows)
+
+    assert outcome.error is None
+    assert outcome.failed("pattern(lot id)") == 0
+    assert outcome.accepted_keys == [("LOT-001", 1), ("LOT-002", 1)]
+
+
+def test_range_with_date_bounds(tmp_path: Path) -> None:
+    columns = [*LOT_COLUMNS[:3], {"name": "due", "type": "date"}]
+    rules = [
+        {
+            "type": "range",
+            "column": "due",
+            "min": date(2026, 11, 1),
+            "max": date(2026, 11, 30),
+            "name": "due_in_november",
+        }
+    ]
+    dues = [date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 30), None]
+    rows = [
+        {"lot id": "A", "seq": seq, "status": "RUN", "due": due}
+        for seq, due in enumerate(dues, 1)
+    ]
+
+    outcome = _validate(tmp_path, rules, rows, columns=columns)
+
+    assert outcome.quarantine == {("A", 1): ["due_in_november"]}
+    assert outcome.accepted_keys == [("A", 2), ("A", 3), ("A", 4)]
+
+
+def test_quarantine_keeps_every_value_of_a_rejected_row(tmp_path: Path) -> None:
+    """The quarantine file holds the rows as extracted, plus the rule tags."""
+    rules = [{**QTY_RULE, "max_failures": 5}]
+    bad = _row("Q", 7, status="HOLD", qty_in=5, qty_out=6, order=-3, yield_pct=1.25)
+    rows = [_row("A", 1), bad]
+
+    outcome = _validate(tmp_path, rules, rows)
+
+    assert outcome.quarantined == [{**bad, FAILED_RULES_COLUMN: ["qty_out_le_qty_in"]}]
+    assert outcome.accepted == [rows[0]]
+
+
 # --- implicit rules ------------------------------------------------------------
 
 
@@ -425,7 +509,9 @@ def test_beyond_max_failures_raises_naming_rule_and_count(tmp_path: Path) -> Non
 
     assert outcome.error is not None
     message = str(outcome.error)
-    assert message.startswith("[tenant=acme table=lots] 1 rule(s) failed")
+    assert message.startswith(
+        "[tenant=acme table=lots rule=qty_out_le_qty_in] 1 rule(s) failed"
+    )
     assert "(qty_out_le_qty_in: 3 row(s)) of 5 rows; nothing was loaded" in message
     assert outcome.report["quarantine_path"] in message
     # Written before raising, for inspection.

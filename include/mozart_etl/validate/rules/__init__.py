@@ -8,23 +8,32 @@ from typing import Any
 from mozart_etl.config.models import (
     AcceptedValuesRule,
     ExpressionRule,
+    FreshnessRule,
     NotNullRule,
+    PatternRule,
     RangeRule,
+    RowCountRule,
     TableConfig,
     UniqueRule,
 )
 from mozart_etl.validate.rules.accepted_values import compile_accepted_values
-from mozart_etl.validate.rules.base import Check
+from mozart_etl.validate.rules.base import Check, RuleContext, RuleScope
 from mozart_etl.validate.rules.expression import compile_expression
+from mozart_etl.validate.rules.freshness import compile_freshness
 from mozart_etl.validate.rules.not_null import compile_not_null
+from mozart_etl.validate.rules.pattern import compile_pattern
 from mozart_etl.validate.rules.range import compile_range
+from mozart_etl.validate.rules.row_count import compile_row_count
 from mozart_etl.validate.rules.unique import compile_unique
 
-COMPILERS: dict[type, Callable[[Any], Check]] = {
+COMPILERS: dict[type, Callable[[Any, RuleContext], Check]] = {
     NotNullRule: compile_not_null,
     UniqueRule: compile_unique,
     AcceptedValuesRule: compile_accepted_values,
     RangeRule: compile_range,
+    PatternRule: compile_pattern,
+    RowCountRule: compile_row_count,
+    FreshnessRule: compile_freshness,
     ExpressionRule: compile_expression,
 }
 
@@ -39,9 +48,9 @@ def implicit_rules(table: TableConfig) -> list[NotNullRule | UniqueRule]:
     ]
 
 
-def compile_rules(table: TableConfig) -> list[Check]:
+def compile_rules(table: TableConfig, context: RuleContext) -> list[Check]:
     rules = [*implicit_rules(table), *table.rules]
-    return [COMPILERS[type(rule)](rule) for rule in rules]
+    return [COMPILERS[type(rule)](rule, context) for rule in rules]
 
 
-__all__ = ["Check", "compile_rules", "implicit_rules"]
+__all__ = ["Check", "RuleContext", "RuleScope", "compile_rules", "implicit_rules"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from mozart_etl.config.models import AcceptedValuesRule
-from mozart_etl.validate.rules.base import Check, quote
+from mozart_etl.validate.rules.base import Check, RuleContext, quote
 
 
-def compile_accepted_values(rule: AcceptedValuesRule) -> Check:
+def compile_accepted_values(rule: AcceptedValuesRule, context: RuleContext) -> Check:
     placeholders = ", ".join("?" for _ in rule.values)
     column = quote(rule.column)
     return Check(

@@ -1,22 +1,61 @@
-"""A compiled rule: a SQL predicate that is TRUE for each row that breaks it."""
+"""A compiled rule: SQL that is TRUE where the rule is broken, and its context."""
 
 from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.constants import Severity
+from mozart_etl.config.models import TableConfig
+
+Param = str | int | float | bool | date | datetime
+
+
+class RuleScope(StrEnum):
+    """What a rule is evaluated over, and so what its failure count means."""
+
+    ROW = "row"
+    """Each row: `failed` counts broken rows; an error rule quarantines them."""
+    TABLE = "table"
+    """The whole extract: `failed` is 1 or 0 and no row is quarantined; an error
+    rule that fails stops the load."""
+
+
+class RuleContext(BaseModel):
+    """What a rule may depend on besides its own settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table: TableConfig
+    window_end: datetime
+    """The UTC instant the extract's window ends (the production day's end for
+    full-refresh tables)."""
 
 
 class Check(BaseModel):
-    """One rule, ready to run: `sql` uses `?` placeholders bound to `params`."""
+    """One rule, ready to run; `?` placeholders in `sql` are bound to `params`.
+
+    ROW scope: `sql` is a predicate over one row, or `duplicate_key` names the
+    columns whose repeated values break the rule (evaluated by a join on the
+    duplicated keys, so no window holds the whole extract). TABLE scope: `sql`
+    is an aggregate predicate and `observed` the aggregate the report shows.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     name: str
     kind: str
     severity: Severity
-    sql: str
-    params: list[str | int | float | bool] = []
+    scope: RuleScope = RuleScope.ROW
+    sql: str = ""
+    params: list[Param] = []
+    duplicate_key: list[str] = []
+    observed: str | None = None
+    columns: list[str] = []
+    """TABLE scope: the columns its aggregate reads."""
+    expected: str | None = None
     max_failures: int | None = None
     max_fraction: float | None = None
 

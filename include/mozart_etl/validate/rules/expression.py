@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from mozart_etl.config.models import ExpressionRule
-from mozart_etl.validate.rules.base import Check
+from mozart_etl.validate.rules.base import Check, RuleContext
 
 
-def compile_expression(rule: ExpressionRule) -> Check:
+def compile_expression(rule: ExpressionRule, context: RuleContext) -> Check:
     return Check(
         name=rule.name,
         kind=rule.type,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from mozart_etl.config.models import RangeRule
-from mozart_etl.validate.rules.base import Check, quote
+from mozart_etl.validate.rules.base import Check, Param, RuleContext, quote
 
 
-def compile_range(rule: RangeRule) -> Check:
+def compile_range(rule: RangeRule, context: RuleContext) -> Check:
     column = quote(rule.column)
     below, above = ("<", ">") if rule.inclusive else ("<=", ">=")
     conditions: list[str] = []
-    params: list[float] = []
+    params: list[Param] = []
     if rule.min is not None:
         conditions.append(f"{column} {below} ?")
         params.append(rule.min)

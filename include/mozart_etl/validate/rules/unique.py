@@ -1,18 +1,22 @@
-"""`unique`: no two rows share the listed columns (every duplicate fails)."""
+"""`unique`: no two rows share the listed columns (every duplicate fails).
+
+NULLs compare equal, as in a GROUP BY. Evaluated as a join of the extract on
+its duplicated keys (a spilling hash aggregate over the key columns only), so
+memory does not grow with the extract's width.
+"""
 
 from __future__ import annotations
 
 from mozart_etl.config.models import UniqueRule
-from mozart_etl.validate.rules.base import Check, quote
+from mozart_etl.validate.rules.base import Check, RuleContext
 
 
-def compile_unique(rule: UniqueRule) -> Check:
-    key = ", ".join(quote(column) for column in rule.columns)
+def compile_unique(rule: UniqueRule, context: RuleContext) -> Check:
     return Check(
         name=rule.name or f"unique({','.join(rule.columns)})",
         kind=rule.type,
         severity=rule.severity,
-        sql=f"count(*) OVER (PARTITION BY {key}) > 1",
+        duplicate_key=list(rule.columns),
         max_failures=rule.max_failures,
         max_fraction=rule.max_fraction,
     )
