@@ -14,6 +14,15 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from pyiceberg.catalog import Catalog
+from pyiceberg.transforms import DayTransform
+from pyiceberg.types import (
+    DecimalType,
+    LongType,
+    StringType,
+    TimestamptzType,
+)
+
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.lake import Lake
 from mozart_etl.load.catalog import open_catalog
@@ -24,15 +33,6 @@ from mozart_etl.load.iceberg import (
     raw_table_exists,
 )
 from mozart_etl.validate.validator import read_accepted, validate_extract
-from pyiceberg.catalog import Catalog
-from pyiceberg.transforms import DayTransform
-from pyiceberg.types import (
-    DecimalType,
-    LongType,
-    StringType,
-    TimestamptzType,
-)
-
 from tests.helpers import (
     Row,
     content_hash,
@@ -444,3 +444,46 @@ def test_added_column_evolves_the_schema_and_old_rows_read_null(
     schema = catalog.load_table(("acme_raw", "lots")).schema()
     assert isinstance(schema.find_field("remark").field_type, StringType)
     assert not schema.find_field("remark").required
+
+
+@pytest.mark.parametrize("limit", [1, 5_000])
+def test_merge_by_key_range_or_in_list_gives_the_same_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """Past IN_LIST_LIMIT keys the merge deletes by the keys' range and re-appends
+    the rows in range that the new extract does not replace."""
+    from mozart_etl.load import iceberg
+
+    monkeypatch.setattr(iceberg, "IN_LIST_LIMIT", limit)
+    columns = [
+        {"name": "lot id", "type": "string", "nullable": False},
+        {"name": "step seq", "type": "int", "nullable": False},
+        {"name": "qty", "type": "bigint"},
+        {"name": "updated_at", "type": "timestamptz", "nullable": False},
+    ]
+    steps = table_dict(
+        "steps",
+        columns,
+        primary_key=["lot id", "step seq"],
+        mode="merge",
+        cursor="updated_at",
+    )
+    tenant = make_tenant(tmp_path, [steps])
+    table, catalog = tenant.table("steps"), open_catalog(tenant)
+    at1, at2 = utc(2026, 11, 13, 16), utc(2026, 11, 14, 16)
+
+    def step(lot: str, seq: int, qty: int, at: datetime) -> Row:
+        return {"lot id": lot, "step seq": seq, "qty": qty, "updated_at": at}
+
+    first = [step(lot, seq, 1, at1) for lot in "ABCDE" for seq in (1, 2)]
+    _load(catalog, tenant, first, D1, run_id="r1", table=table)
+    # B..D in range; (B, 2) and (D, 1) change, (C, 3) is new, the rest stays.
+    second = [step("B", 2, 5, at2), step("D", 1, 6, at2), step("C", 3, 7, at2)]
+    _load(catalog, tenant, second, D2, run_id="r2", table=table)
+
+    got = _scan(catalog, tenant, "steps").to_pylist()
+    keyed = {(r["lot id"], r["step seq"]): (r["qty"], r["_mozart_run_id"]) for r in got}
+    assert len(got) == 11
+    expected = {(r["lot id"], r["step seq"]): (1, "r1") for r in first}
+    expected |= {(r["lot id"], r["step seq"]): (r["qty"], "r2") for r in second}
+    assert keyed == expected

@@ -10,25 +10,40 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NoSuchTableError,
+    ValidationException,
+)
+from pyiceberg.expressions import (
+    And,
+    BooleanExpression,
+    GreaterThanOrEqual,
+    In,
+    LessThan,
+    LessThanOrEqual,
+)
 from pyiceberg.table import Table
-from pyiceberg.table.upsert_util import create_match_filter
 from pyiceberg.transforms import DayTransform
 
 from mozart_etl.calendar import cursor_bound
 from mozart_etl.config.constants import ColumnType, LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.errors import LoadError
 from mozart_etl.lake import ExtractManifest
 
 log = logging.getLogger(__name__)
 
 AUDIT_COLUMNS = ("_mozart_run_id", "_mozart_loaded_at", "_mozart_partition")
+IN_LIST_LIMIT = 5_000
+"""Keys merged with one `IN` predicate; more are matched by their range."""
 
 
 class LoadResult(BaseModel):
@@ -63,12 +78,18 @@ def load_partition(
     started = time.perf_counter()
     data = with_audit_columns(rows, run_id=run_id, partition=manifest.production_day)
     iceberg_table = _ensure_table(catalog, tenant, table, data.schema)
-    if table.mode == LoadMode.FULL_REFRESH:
-        iceberg_table.overwrite(data)
-    elif table.mode == LoadMode.INCREMENTAL:
-        iceberg_table.overwrite(data, overwrite_filter=_window_filter(table, manifest))
-    else:
-        _merge(iceberg_table, data, list(table.primary_key))
+    try:
+        _write(iceberg_table, table, manifest, data)
+    except (CommitFailedException, ValidationException) as exc:
+        # PyIceberg already retried with backoff (`commit.retry.*` properties) and
+        # refuses a retry whose rows a concurrent writer changed (serializable).
+        raise LoadError(
+            f"commit to {tenant.raw_namespace}.{table.name} kept conflicting with "
+            f"another writer after PyIceberg's retries ({exc}); nothing was "
+            "committed, the previous snapshot stays current",
+            tenant=tenant.tenant_id,
+            table=table.name,
+        ) from exc
     iceberg_table = iceberg_table.refresh()
     snapshot = iceberg_table.current_snapshot()
     result = LoadResult(
@@ -92,6 +113,22 @@ def load_partition(
         result.seconds,
     )
     return result
+
+
+def _write(
+    iceberg_table: Table, table: TableConfig, manifest: ExtractManifest, data: pa.Table
+) -> None:
+    """One atomic snapshot, as the table's mode says."""
+    with warnings.catch_warnings():
+        # A first load of a window, or a merge of new keys only, deletes nothing.
+        warnings.filterwarnings("ignore", "Delete operation did not match")
+        if table.mode == LoadMode.FULL_REFRESH:
+            iceberg_table.overwrite(data)
+        elif table.mode == LoadMode.INCREMENTAL:
+            window = _window_filter(table, manifest)
+            iceberg_table.overwrite(data, overwrite_filter=window)
+        else:
+            _merge(iceberg_table, data, list(table.primary_key))
 
 
 def with_audit_columns(rows: pa.Table, *, run_id: str, partition: date) -> pa.Table:
@@ -140,14 +177,70 @@ def _merge(iceberg_table: Table, data: pa.Table, keys: list[str]) -> None:
     """Upsert by primary key in one commit: drop the rows whose key is in `data`,
     then append `data` (every row of it differs: the audit columns change).
 
+    The delete predicate is on a single *anchor* key column (`IN`, or a range
+    for many keys): PyIceberg's composite-key match filter (`OR` of `AND`s, as
+    `Table.upsert` builds) crashes the interpreter past ~20k keys. Rows the
+    predicate matches whose whole key is not in `data` are read first and
+    appended again, unchanged.
+
     Not `Table.upsert`: it reads the matched rows with the schema of the branch's
     last snapshot, so it fails right after a column was added
     (apache/iceberg-python#2467), and compares them row by row in Python.
     """
+    if not data.num_rows or iceberg_table.current_snapshot() is None:
+        iceberg_table.append(data)
+        return
+    anchor = _anchor_column(data, keys)
+    values = pc.unique(data.column(anchor).combine_chunks())
+    if values.null_count:
+        raise LoadError(
+            f"primary key column {anchor!r} holds nulls; cannot merge",
+            table=iceberg_table.name()[-1],
+        )
+    match, exact = _match_filter(anchor, values, single_key=len(keys) == 1)
+    kept = None if exact else _rows_kept(iceberg_table, match, data, keys)
     with iceberg_table.transaction() as tx:
-        if data.num_rows:
-            tx.delete(create_match_filter(data, keys))
+        tx.delete(match)
         tx.append(data)
+        if kept is not None and kept.num_rows:
+            tx.append(kept)
+
+
+def _match_filter(
+    anchor: str, values: pa.Array, *, single_key: bool
+) -> tuple[BooleanExpression, bool]:
+    """A predicate on `anchor` covering every key of `values`, and whether it
+    matches exactly those keys.
+
+    Up to IN_LIST_LIMIT values: `anchor IN (…)`. Beyond, PyIceberg's cost grows
+    with values times data files (it re-binds the literal set per manifest: 1M keys
+    took minutes), so the predicate is the values' range instead, and the rows
+    in range that `data` does not replace are appended again."""
+    if len(values) <= IN_LIST_LIMIT:
+        return In(anchor, values.to_pylist()), single_key
+    bounds = pc.min_max(values)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    return And(GreaterThanOrEqual(anchor, low), LessThanOrEqual(anchor, high)), False
+
+
+def _anchor_column(data: pa.Table, keys: list[str]) -> str:
+    """The key column with the most distinct values: the fewest rows to re-append."""
+    if len(keys) == 1:
+        return keys[0]
+    return max(keys, key=lambda key: pc.count_distinct(data.column(key)).as_py())
+
+
+def _rows_kept(
+    iceberg_table: Table, match: BooleanExpression, data: pa.Table, keys: list[str]
+) -> pa.Table:
+    """Rows that `match` deletes but `data` does not replace (a left anti join)."""
+    existing = iceberg_table.scan(row_filter=match).to_arrow()
+    if not existing.num_rows:
+        return existing
+    # Scans may give large_string where the extract has string: join on one type.
+    replaced = data.select(keys).cast(existing.select(keys).schema)
+    kept = existing.join(replaced, keys=keys, join_type="left anti", use_threads=True)
+    return kept.select(existing.column_names)
 
 
 def _window_filter(table: TableConfig, manifest: ExtractManifest) -> BooleanExpression:

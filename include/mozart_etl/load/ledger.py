@@ -1,0 +1,311 @@
+"""The run ledger: what each run did to each table, queryable next to the raw data.
+
+One record per (tenant, table, production day, run id, extract id) in the
+Iceberg table `<tid>_raw._mozart_ledger`: rows per stage (extracted,
+quarantined, accepted, loaded), the raw table's snapshot id, timings and a
+status. The load task writes it after its commit (`loaded`) or after a failure
+(`failed`); the validate task writes it when validation rejects the extract
+(`rejected`: nothing was loaded, the counts say why). A retry of the same run
+and extract replaces its record, so the key stays unique.
+
+An Iceberg table rather than Parquet files in the lake: the same catalog that
+dbt and Trino already read serves it, with no extra layout to glob, and every
+write is one atomic snapshot (concurrent table loads are retried by PyIceberg).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.expressions import And, EqualTo
+from pyiceberg.table import Table
+
+from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.load.iceberg import LoadResult, load_partition
+
+log = logging.getLogger(__name__)
+
+LEDGER_TABLE = "_mozart_ledger"
+KEY = ("table_name", "production_day", "run_id", "extract_id")
+MAX_ERROR_CHARS = 500
+
+
+class LedgerStatus(StrEnum):
+    """How a table's run ended."""
+
+    LOADED = "loaded"
+    """Accepted rows are committed to the raw table (`snapshot_id`)."""
+    REJECTED = "rejected"
+    """Validation stopped the load; the raw table is as it was."""
+    FAILED = "failed"
+    """The load raised; the raw table is as it was (its previous snapshot)."""
+
+
+class LedgerRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    table_name: str
+    production_day: date
+    run_id: str
+    extract_id: str
+    mode: str
+    status: LedgerStatus
+    window_start: datetime | None
+    window_end: datetime | None
+    rows_extracted: int
+    rows_quarantined: int | None
+    rows_accepted: int | None
+    rows_loaded: int | None
+    rows_in_table: int | None
+    snapshot_id: int | None
+    extract_started_at: datetime
+    extract_seconds: float
+    load_seconds: float | None
+    recorded_at: datetime
+    error: str | None
+
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("tenant_id", pa.string(), nullable=False),
+        pa.field("table_name", pa.string(), nullable=False),
+        pa.field("production_day", pa.date32(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("extract_id", pa.string(), nullable=False),
+        pa.field("mode", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("window_start", pa.timestamp("us", tz="UTC")),
+        pa.field("window_end", pa.timestamp("us", tz="UTC")),
+        pa.field("rows_extracted", pa.int64(), nullable=False),
+        pa.field("rows_quarantined", pa.int64()),
+        pa.field("rows_accepted", pa.int64()),
+        pa.field("rows_loaded", pa.int64()),
+        pa.field("rows_in_table", pa.int64()),
+        pa.field("snapshot_id", pa.int64()),
+        pa.field("extract_started_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("extract_seconds", pa.float64(), nullable=False),
+        pa.field("load_seconds", pa.float64()),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("error", pa.string()),
+    ]
+)
+
+
+def new_record(
+    table: TableConfig,
+    manifest: ExtractManifest,
+    *,
+    run_id: str,
+    status: LedgerStatus,
+    quarantined: int | None = None,
+    accepted: int | None = None,
+    result: LoadResult | None = None,
+    error: BaseException | None = None,
+) -> LedgerRecord:
+    return LedgerRecord(
+        tenant_id=manifest.tenant_id,
+        table_name=table.name,
+        production_day=manifest.production_day,
+        run_id=run_id,
+        extract_id=manifest.extract_id,
+        mode=str(table.mode),
+        status=status,
+        window_start=manifest.window_start,
+        window_end=manifest.window_end,
+        rows_extracted=manifest.rows,
+        rows_quarantined=quarantined,
+        rows_accepted=accepted,
+        rows_loaded=result.rows_loaded if result else None,
+        rows_in_table=result.rows_in_table if result else None,
+        snapshot_id=result.snapshot_id if result else None,
+        extract_started_at=manifest.started_at,
+        extract_seconds=round(
+            (manifest.finished_at - manifest.started_at).total_seconds(), 3
+        ),
+        load_seconds=result.seconds if result else None,
+        recorded_at=datetime.now(UTC),
+        error=_error_text(error),
+    )
+
+
+def _error_text(error: BaseException | None) -> str | None:
+    """The error's class and the start of its message (stage errors carry no
+    secrets: extract errors are scrubbed, load and publish never see any)."""
+    if error is None:
+        return None
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+
+
+def append_record(catalog: Catalog, tenant: TenantConfig, record: LedgerRecord) -> int:
+    """Write `record` in one snapshot, replacing an earlier one with its key.
+    Returns the ledger's snapshot id."""
+    ledger = _ledger_table(catalog, tenant)
+    row = pa.Table.from_pylist([record.model_dump()], schema=LEDGER_SCHEMA)
+    key = And(*(EqualTo(name, _key_value(record, name)) for name in KEY))
+    with warnings.catch_warnings():
+        # A record's first write deletes nothing, which PyIceberg warns about.
+        warnings.filterwarnings("ignore", "Delete operation did not match")
+        ledger.overwrite(row, overwrite_filter=key)
+    snapshot = ledger.refresh().current_snapshot()
+    assert snapshot is not None
+    return snapshot.snapshot_id
+
+
+def _key_value(record: LedgerRecord, name: str) -> str:
+    value = getattr(record, name)
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def read_ledger(catalog: Catalog, tenant: TenantConfig) -> pa.Table:
+    """The whole ledger (empty, with its schema, before the first record)."""
+    try:
+        ledger = catalog.load_table((tenant.raw_namespace, LEDGER_TABLE))
+    except NoSuchTableError:
+        return LEDGER_SCHEMA.empty_table()
+    return ledger.scan().to_arrow()
+
+
+def _ledger_table(catalog: Catalog, tenant: TenantConfig) -> Table:
+    identifier = (tenant.raw_namespace, LEDGER_TABLE)
+    catalog.create_namespace_if_not_exists(tenant.raw_namespace)
+    try:
+        return catalog.load_table(identifier)
+    except NoSuchTableError:
+        log.info("creating run ledger %s.%s", *identifier)
+        return catalog.create_table_if_not_exists(identifier, schema=LEDGER_SCHEMA)
+
+
+def log_record(record: LedgerRecord) -> None:
+    """The task log's one-line summary of a table's run."""
+    log.info(
+        "ledger %s.%s day %s run %s extract %s: %s — extracted %d, quarantined %s, "
+        "accepted %s, loaded %s, table %s rows, snapshot %s, extract %.2f s, "
+        "load %s s%s",
+        record.tenant_id,
+        record.table_name,
+        record.production_day,
+        record.run_id,
+        record.extract_id,
+        record.status,
+        record.rows_extracted,
+        _or_dash(record.rows_quarantined),
+        _or_dash(record.rows_accepted),
+        _or_dash(record.rows_loaded),
+        _or_dash(record.rows_in_table),
+        _or_dash(record.snapshot_id),
+        record.extract_seconds,
+        _or_dash(record.load_seconds),
+        f" — {record.error}" if record.error else "",
+    )
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def record_safely(
+    catalog_factory: Callable[[], Catalog], tenant: TenantConfig, record: LedgerRecord
+) -> None:
+    """Ledger a failure without hiding it: a ledger error here is only logged."""
+    log_record(record)
+    try:
+        append_record(catalog_factory(), tenant, record)
+    except Exception:
+        log.exception("could not write the %s ledger record", record.status)
+
+
+def load_and_record(
+    catalog: Catalog,
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    rows: pa.Table,
+    *,
+    run_id: str,
+    quarantined: int,
+    accepted: int | None = None,
+) -> tuple[LoadResult, LedgerRecord]:
+    """Load the accepted rows, then ledger the run (`loaded`, or `failed` and raise).
+
+    `accepted` is validation's count (default: the rows given; a transform may
+    turn the accepted rows into more or fewer rows to load).
+
+    A ledger write that fails after the load fails the task: a retry reloads the
+    same rows (idempotent) and writes the record then.
+    """
+    accepted = rows.num_rows if accepted is None else accepted
+    counts = {"quarantined": quarantined, "accepted": accepted}
+    try:
+        result = load_partition(catalog, tenant, table, manifest, rows, run_id=run_id)
+    except Exception as exc:
+        failed = new_record(
+            table,
+            manifest,
+            run_id=run_id,
+            status=LedgerStatus.FAILED,
+            error=exc,
+            **counts,
+        )
+        record_safely(lambda: catalog, tenant, failed)
+        raise
+    record = new_record(
+        table,
+        manifest,
+        run_id=run_id,
+        status=LedgerStatus.LOADED,
+        result=result,
+        **counts,
+    )
+    append_record(catalog, tenant, record)
+    log_record(record)
+    return result, record
+
+
+def record_rejection(
+    catalog_factory: Callable[[], Catalog],
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    *,
+    run_id: str,
+    error: BaseException,
+) -> None:
+    """Ledger an extract that validation rejected, with the report's counts."""
+    lake = Lake(tenant)
+    quarantined = accepted = None
+    try:
+        report = lake.read_json(f"{manifest.folder}/validated/report.json")
+        quarantined, accepted = int(report["quarantined"]), int(report["accepted"])
+    except (OSError, KeyError, ValueError):
+        log.warning("no validation report for extract %s", manifest.extract_id)
+    record = new_record(
+        table,
+        manifest,
+        run_id=run_id,
+        status=LedgerStatus.REJECTED,
+        quarantined=quarantined,
+        accepted=accepted,
+        error=error,
+    )
+    record_safely(catalog_factory, tenant, record)
+
+
+__all__ = [
+    "LEDGER_TABLE",
+    "LedgerRecord",
+    "LedgerStatus",
+    "append_record",
+    "load_and_record",
+    "read_ledger",
+    "record_rejection",
+]

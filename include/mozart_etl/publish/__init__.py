@@ -1,0 +1,1 @@
+"""Publish: copy a tenant's marts to the APS operational PostgreSQL, atomically."""
