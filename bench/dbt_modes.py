@@ -40,6 +40,7 @@ def run_demo(mode: str, home: str) -> dict:
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
     from airflow.models.dagbag import DagBag
+
     from mozart_etl.calendar import production_day
     from mozart_etl.config.loader import load_tenant, tenants_dir
     from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source

@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from mozart_etl.calendar import ProductionDay, production_day
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.extract.extractor import extract_window

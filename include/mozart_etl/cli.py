@@ -7,8 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
+from mozart_etl.config.environments import Environment
 from mozart_etl.config.loader import iter_tenants, tenants_dir
 from mozart_etl.errors import ConfigError
+from mozart_etl.transform.reference import check_transform_files
 
 log = logging.getLogger("mozart")
 
@@ -17,9 +19,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Every tenant.yaml against the schema; exit 1 listing every error."""
     failures = 0
     count = 0
-    for _folder, result in iter_tenants(args.tenants_dir):
+    for folder, result in iter_tenants(args.tenants_dir):
         count += 1
         if isinstance(result, ConfigError):
+            failures += 1
+            continue
+        try:  # transform modules are imported only by their task; check the files
+            check_transform_files(folder, result)
+        except ConfigError as exc:
+            log.error("%s", exc)
             failures += 1
             continue
         log.info("tenant %s: OK (%d tables)", result.tenant_id, len(result.tables))
@@ -100,6 +108,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print a tenant's resolved configuration for an environment, secrets masked."""
+    from mozart_etl.config.loader import resolve_tenant
+    from mozart_etl.config.show import render_config
+
+    folder = (args.tenants_dir or tenants_dir()) / args.tenant_id
+    sys.stdout.write(render_config(resolve_tenant(folder, env=args.env)))
+    return 0
+
+
 def cmd_demo_source(args: argparse.Namespace) -> int:
     """Generate the demo tenant's SQLite source."""
     from mozart_etl.demo.generate import generate_demo_source
@@ -129,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--target", choices=["duckdb", "trino"], default="trino")
     render.add_argument("--out", type=Path, default=Path("target-render"))
     render.set_defaults(run=cmd_render)
+    config = commands.add_parser("config", help=cmd_config.__doc__)
+    config.add_argument("tenant_id")
+    config.add_argument(
+        "--env",
+        choices=[env.value for env in Environment],
+        default=None,
+        help="default: MOZART_ENV, else local",
+    )
+    config.set_defaults(run=cmd_config)
     demo = commands.add_parser("demo-source", help=cmd_demo_source.__doc__)
     demo.add_argument("path", type=Path)
     demo.add_argument("--seed", type=int, default=20261119)

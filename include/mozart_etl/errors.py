@@ -56,3 +56,21 @@ class LoadError(MozartError):
     """Writing the raw Iceberg table failed; the previous snapshot stays current."""
 
     terminal = False
+
+
+class PublishError(MozartError):
+    """Writing marts to the target database failed; its tables are as they were."""
+
+    terminal = False
+
+
+class PublishRejected(PublishError):
+    """The target refused the rows (types, constraints, a missing mart): a retry
+    gives the same answer, so the task fails at once."""
+
+    terminal = True
+
+
+class TransformFailed(MozartError):
+    """A table's Python transform raised or returned rows that do not fit its
+    schema; the raw table is untouched (the load never starts)."""

@@ -49,6 +49,9 @@ class ExtractManifest(BaseModel):
     rows: int
     files: list[ExtractedFile]
     columns: dict[str, str]
+    source_columns: dict[str, str] | None = None
+    """The source's own columns and portable types, read from its catalog at
+    extract time (None when not introspected); schema-drift checks compare it."""
     started_at: datetime
     finished_at: datetime
 

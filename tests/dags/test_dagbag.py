@@ -12,6 +12,7 @@ import pytest
 import yaml
 from airflow.models.dagbag import DagBag
 from airflow.serialization.serialized_objects import DagSerialization
+
 from mozart_etl.config.loader import load_tenant, tenant_folders
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
 
@@ -59,6 +60,10 @@ def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
     expected |= {
         f"{t}.{step}" for t in tables for step in ("extract", "validate", "load")
     }
+    # A table with a Python transform runs it between validate and load.
+    transformed = {table.name for table in tenant.tables if table.transform}
+    assert transformed == {"equipment_event"}
+    expected |= {f"{t}.transform" for t in transformed}
     expected |= {f"dbt_staging.{m.stem}.{s}" for m in staging for s in ("run", "test")}
     expected |= {f"dbt_marts.{m.stem}.{s}" for m in marts for s in ("run", "test")}
     # Tests that read two marts (relationships) run detached, after both.
@@ -78,9 +83,14 @@ def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
             f"{table}.validate",
             f"{table}.load",
         }
-        assert dag.get_task(f"{table}.validate").downstream_task_ids == {
-            f"{table}.load"
-        }
+        # load also reads validate's report (the quarantined count).
+        then = {f"{table}.transform"} if table in transformed else set()
+        after_validate = dag.get_task(f"{table}.validate").downstream_task_ids
+        assert after_validate == {f"{table}.load"} | then
+        if then:
+            assert dag.get_task(f"{table}.transform").downstream_task_ids == {
+                f"{table}.load"
+            }
         load_downstream = dag.get_task(f"{table}.load").downstream_task_ids
         assert load_downstream == {f"dbt_staging.stg_{table}.run"}
     for model in staging:

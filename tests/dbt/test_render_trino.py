@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import sqlglot
+from sqlglot.errors import ErrorLevel
+
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.loader import load_tenant, tenant_folders
 from mozart_etl.dbt.render import render_models
-from sqlglot.errors import ErrorLevel
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANTS = tenant_folders(ROOT / "tenants")

@@ -16,12 +16,12 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from airflow.models.dagbag import DagBag
+
 from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
 from mozart_etl.lake import Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
-
 from tests.e2e.oracle import expected_marts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from mozart_etl.demo.generate import (
     DEMO_DAY,
     HISTORY_END_UTC,

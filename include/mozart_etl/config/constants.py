@@ -14,6 +14,10 @@ class SourceType(StrEnum):
     """PostgreSQL, via psycopg 3."""
     MYSQL = "mysql"
     """MySQL or MariaDB, via PyMySQL."""
+    MSSQL = "mssql"
+    """SQL Server through SQLAlchemy's `mssql+pyodbc` (install pyodbc)."""
+    ORACLE = "oracle"
+    """Oracle through SQLAlchemy's `oracle+oracledb` (install oracledb)."""
 
 
 class LoadMode(StrEnum):
@@ -69,3 +73,25 @@ class CatalogType(StrEnum):
     """PyIceberg's SQL catalog (SQLite file or PostgreSQL): the embedded default."""
     REST = "rest"
     """An Iceberg REST catalog (the stack; Trino reads the same one)."""
+
+
+class DriftPolicy(StrEnum):
+    """What validation does when an extract carries a column the table lacks."""
+
+    EVOLVE = "evolve"
+    """Log it and record it in the report; the load adds it to the raw table if
+    the extract carries it (an undeclared source column is not extracted)."""
+    FAIL = "fail"
+    """Stop before the load, naming the added column."""
+
+
+class PublishMode(StrEnum):
+    """How a mart's rows replace those of its table in the target database."""
+
+    REPLACE_DAY = "replace_day"
+    """Exactly the production day's rows (by the mart's date column), in one
+    transaction: readers see the old day until the new one is complete."""
+    FULL = "full"
+    """The whole table, in one transaction (the mart holds every day)."""
+    UPSERT = "upsert"
+    """Insert new keys, update existing ones (`INSERT … ON CONFLICT` on `key`)."""

@@ -9,12 +9,19 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from mozart_etl.config.environments import (
+    Environment,
+    Origins,
+    merge_environments,
+    origin_of,
+)
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import ConfigError
 
@@ -47,8 +54,26 @@ def tenant_folders(root: Path | None = None) -> list[Path]:
     return sorted(folder for folder in folders if not folder.name.startswith("_"))
 
 
-def load_tenant(folder: Path, *, base_dir: Path | None = None) -> TenantConfig:
+def load_tenant(
+    folder: Path, *, base_dir: Path | None = None, env: str | None = None
+) -> TenantConfig:
     """Parse and validate one tenant folder; raise ConfigError naming what is wrong."""
+    return resolve_tenant(folder, base_dir=base_dir, env=env).config
+
+
+@dataclass(frozen=True)
+class ResolvedTenant:
+    """A tenant's config in one environment, and where overridden values came from."""
+
+    config: TenantConfig
+    env: Environment
+    origins: Origins
+
+
+def resolve_tenant(
+    folder: Path, *, base_dir: Path | None = None, env: str | None = None
+) -> ResolvedTenant:
+    """load_tenant, keeping the environment (`env`, else MOZART_ENV) and origins."""
     path = folder / TENANT_FILE
     fallback_id = folder.name
     if not path.is_file():
@@ -61,7 +86,8 @@ def load_tenant(folder: Path, *, base_dir: Path | None = None) -> TenantConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top", tenant=fallback_id)
     tenant_id = str(raw.get("tenant_id", fallback_id))
-    substituted = _substitute_env(raw, path, tenant_id)
+    merged = merge_environments(raw, folder, tenant_id, env)
+    substituted = _substitute_env(merged.data, path, tenant_id)
     if tenant_id != fallback_id:
         raise ConfigError(
             f"{path}: tenant_id {tenant_id!r} must equal its folder name "
@@ -70,11 +96,12 @@ def load_tenant(folder: Path, *, base_dir: Path | None = None) -> TenantConfig:
         )
     context = {"base_dir": base_dir or project_root()}
     try:
-        return TenantConfig.model_validate(substituted, context=context)
+        config = TenantConfig.model_validate(substituted, context=context)
     except ValidationError as exc:
         raise ConfigError(
-            _format_errors(path, substituted, exc), tenant=tenant_id
+            _format_errors(path, substituted, exc, merged.origins), tenant=tenant_id
         ) from exc
+    return ResolvedTenant(config=config, env=merged.env, origins=merged.origins)
 
 
 def iter_tenants(
@@ -115,10 +142,15 @@ def _env_value(match: re.Match[str], path: Path, tenant_id: str) -> str:
     )
 
 
-def _format_errors(path: Path, data: dict[str, Any], exc: ValidationError) -> str:
+def _format_errors(
+    path: Path, data: dict[str, Any], exc: ValidationError, origins: Origins
+) -> str:
     lines = [f"{path}: {exc.error_count()} invalid setting(s)"]
     for error in exc.errors(include_url=False, include_input=False):
-        lines.append(f"  - {_location(data, error['loc'])}: {error['msg']}")
+        location = _location(data, error["loc"])
+        origin = origin_of(origins, location)
+        where = f" (from {origin})" if origin else ""
+        lines.append(f"  - {location}: {error['msg']}{where}")
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ same from the CLI, a test or the Airflow dag-processor.
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,7 +28,9 @@ from mozart_etl.config.constants import (
     CatalogType,
     ColumnType,
     DbtTarget,
+    DriftPolicy,
     LoadMode,
+    PublishMode,
     Severity,
     SourceType,
 )
@@ -41,6 +44,8 @@ SOURCE_IDENT_PATTERN = r"^[^\x00-\x1f\"`\\]{1,128}$"
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 SourceIdent = Annotated[str, Field(pattern=SOURCE_IDENT_PATTERN)]
+# A table's Python transform: `transforms:normalise` or `pkg.module:function`.
+TRANSFORM_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$"
 
 _TEMPORAL = {ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.TIMESTAMPTZ}
 
@@ -60,6 +65,11 @@ def _resolve_path(value: str, info: ValidationInfo) -> str:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
+def _blank_to_none(value: object) -> object:
+    """`${VAR:}` with VAR unset gives ""; an optional setting then means unset."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class SourceConfig(FrozenModel):
     """Where a tenant's MES data lives. Use `conn_id` to keep secrets in Airflow."""
 
@@ -73,6 +83,10 @@ class SourceConfig(FrozenModel):
         default=None, description="Airflow connection id; overrides host/user/…"
     )
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    _unset_if_blank = field_validator("host", "port", "user", "conn_id", mode="before")(
+        _blank_to_none
+    )
 
     @model_validator(mode="after")
     def _server_needs_host(self) -> SourceConfig:
@@ -95,6 +109,10 @@ class S3Config(FrozenModel):
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
+
+    _unset_if_blank = field_validator(
+        "endpoint_url", "access_key_id", "secret_access_key", mode="before"
+    )(_blank_to_none)
 
 
 class StorageConfig(FrozenModel):
@@ -119,6 +137,8 @@ class CatalogConfig(FrozenModel):
         default=None, description="SQLAlchemy URI (sql) or REST endpoint (rest)."
     )
     warehouse: str
+
+    _unset_if_blank = field_validator("uri", mode="before")(_blank_to_none)
 
     @field_validator("warehouse")
     @classmethod
@@ -146,10 +166,16 @@ class IcebergConfig(FrozenModel):
 
 
 class TrinoConfig(FrozenModel):
-    host: str
+    """Trino for dbt. With `conn_id`, host, user and password come from that
+    Airflow connection (Cosmos's LDAP profile mapping); otherwise from here and
+    the worker's MOZART_TRINO_PASSWORD."""
+
+    host: str = "trino"
     port: int = 8080
     user: str = "mozart"
     catalog: str = "iceberg"
+    http_scheme: Literal["http", "https"] = "http"
+    conn_id: str | None = None
 
 
 class DbtConfig(FrozenModel):
@@ -216,6 +242,14 @@ class AlertingConfig(FrozenModel):
     emails: list[str] = Field(default_factory=list)
     on_failure: bool = True
     on_retry: bool = False
+    smtp_conn_id: str | None = Field(
+        default=None, description="Airflow SMTP connection of the failure e-mails."
+    )
+    max_consecutive_failed_runs: int = Field(
+        default=0,
+        ge=0,
+        description="Pause the DAG after N failed runs in a row (0: never).",
+    )
 
 
 class ColumnConfig(FrozenModel):
@@ -289,22 +323,106 @@ class AcceptedValuesRule(RuleBase):
     values: list[str | int | float | bool] = Field(min_length=1)
 
 
+# A range bound: a number, a date, or a timestamp (with an offset for timestamptz).
+Bound = float | datetime | date
+
+
 class RangeRule(RuleBase):
+    """A non-null value lies within min/max; the bounds' type must suit the column."""
+
     type: Literal["range"]
     column: SourceIdent
-    min: float | None = None
-    max: float | None = None
+    min: Bound | None = None
+    max: Bound | None = None
     inclusive: bool = True
 
     @model_validator(mode="after")
     def _bounds(self) -> RangeRule:
         if self.min is None and self.max is None:
             raise ValueError("a range rule needs `min`, `max` or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
+        if self.min is None or self.max is None:
+            return self
+        if _bound_kind(self.min) != _bound_kind(self.max):
+            raise ValueError(
+                f"range on {self.column!r}: min {self.min!r} and max {self.max!r} "
+                "are not of the same type"
+            )
+        if self.min > self.max:  # type: ignore[operator]
             raise ValueError(
                 f"range on {self.column!r}: min {self.min} > max {self.max}"
             )
         return self
+
+
+def _bound_kind(value: float | datetime | date) -> str:
+    if isinstance(value, datetime):
+        return "aware timestamp" if value.utcoffset() is not None else "timestamp"
+    return "date" if isinstance(value, date) else "number"
+
+
+# Perl/PCRE constructs that Python's `re` accepts but DuckDB's RE2 does not.
+_RE2_UNSUPPORTED = re.compile(r"\\[1-9]|\(\?[=!]|\(\?<[=!]|\(\?P=|\\[gk]<")
+
+
+class PatternRule(RuleBase):
+    """A non-null string matches `pattern` as a whole (RE2, DuckDB's
+    `regexp_full_match`); the pattern is bound, never spliced into SQL."""
+
+    type: Literal["pattern"]
+    column: SourceIdent
+    pattern: str = Field(min_length=1)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern {value!r} does not compile: {exc}") from exc
+        if _RE2_UNSUPPORTED.search(value):
+            raise ValueError(
+                f"pattern {value!r} uses lookaround or a backreference, which "
+                "DuckDB's RE2 engine does not support"
+            )
+        return value
+
+
+class TableRuleBase(RuleBase):
+    """A rule over the whole extract: it fails once (failed=1) or not at all and
+    quarantines nothing, so row tolerances do not apply (use `severity: warn`)."""
+
+    @model_validator(mode="after")
+    def _no_row_tolerance(self) -> TableRuleBase:
+        if self.max_failures is not None or self.max_fraction is not None:
+            raise ValueError(
+                f"{getattr(self, 'type', 'table')} is a table-level rule: "
+                "max_failures/max_fraction do not apply (use `severity: warn`)"
+            )
+        return self
+
+
+class RowCountRule(TableRuleBase):
+    """The extract holds between `min` and `max` rows (inclusive)."""
+
+    type: Literal["row_count"]
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RowCountRule:
+        if self.min is None and self.max is None:
+            raise ValueError("a row_count rule needs `min`, `max` or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"row_count: min {self.min} > max {self.max}")
+        return self
+
+
+class FreshnessRule(TableRuleBase):
+    """The newest cursor value is at most `max_age_hours` before the window's end
+    (the production day's end for full-refresh tables); an empty extract fails."""
+
+    type: Literal["freshness"]
+    max_age_hours: float = Field(gt=0)
 
 
 class ExpressionRule(RuleBase):
@@ -316,7 +434,14 @@ class ExpressionRule(RuleBase):
 
 
 Rule = Annotated[
-    NotNullRule | UniqueRule | AcceptedValuesRule | RangeRule | ExpressionRule,
+    NotNullRule
+    | UniqueRule
+    | AcceptedValuesRule
+    | RangeRule
+    | PatternRule
+    | RowCountRule
+    | FreshnessRule
+    | ExpressionRule,
     Field(discriminator="type"),
 ]
 
@@ -331,7 +456,24 @@ class TableConfig(FrozenModel):
     mode: LoadMode = LoadMode.FULL_REFRESH
     cursor: SourceIdent | None = None
     tenant_filter: TenantFilter | None = None
+    lookback_hours: float = Field(
+        default=0,
+        ge=0,
+        le=24 * 31,
+        description="Incremental/merge: re-read this much before the window start "
+        "(late rows); the load replaces the same widened window.",
+    )
     rules: list[Rule] = Field(default_factory=list)
+    drift: DriftPolicy = Field(
+        default=DriftPolicy.EVOLVE,
+        description="What an added source column does: evolve (log) or fail.",
+    )
+    transform: str | None = Field(
+        default=None,
+        pattern=TRANSFORM_PATTERN,
+        description="`<module>:<function>` in the tenant's folder: Arrow record "
+        "batches in, batches out, run between validate and load.",
+    )
 
     @property
     def column_names(self) -> list[str]:
@@ -356,22 +498,162 @@ class TableConfig(FrozenModel):
         if self.tenant_filter is not None and self.source.query is not None:
             raise ValueError("tenant_filter applies to `table` sources only")
         for rule in self.rules:
+            where = f"rule {rule.name or rule.type}"
             for column in _rule_columns(rule):
-                _require_column(names, column, f"rule {rule.name or rule.type}")
+                _require_column(names, column, where)
+            _check_rule_types(self, rule, where)
         return self
 
 
 def _rule_columns(rule: RuleBase) -> list[str]:
     if isinstance(rule, NotNullRule | UniqueRule):
         return list(rule.columns)
-    if isinstance(rule, AcceptedValuesRule | RangeRule):
+    if isinstance(rule, AcceptedValuesRule | RangeRule | PatternRule):
         return [rule.column]
     return []
+
+
+_NUMERIC = {ColumnType.INT, ColumnType.BIGINT, ColumnType.DOUBLE, ColumnType.DECIMAL}
+# Which bound kinds a range on a column of each type takes.
+_RANGE_BOUNDS: dict[ColumnType, set[str]] = {
+    **{kind: {"number"} for kind in _NUMERIC},
+    ColumnType.DATE: {"date"},
+    ColumnType.TIMESTAMP: {"timestamp", "date"},
+    ColumnType.TIMESTAMPTZ: {"aware timestamp"},
+}
+
+
+def _check_rule_types(table: TableConfig, rule: RuleBase, where: str) -> None:
+    """A rule's bounds and values must be of its column's type."""
+    if isinstance(rule, RangeRule):
+        kind = table.column(rule.column).type
+        allowed = _RANGE_BOUNDS.get(kind)
+        if allowed is None:
+            raise ValueError(
+                f"{where}: range needs a numeric, date or timestamp "
+                f"column; {rule.column!r} is {kind}"
+            )
+        for label, bound in (("min", rule.min), ("max", rule.max)):
+            if bound is not None and _bound_kind(bound) not in allowed:
+                raise ValueError(
+                    f"{where}: {label} {bound!r} is a {_bound_kind(bound)}, but "
+                    f"{rule.column!r} is {kind} (takes: {', '.join(sorted(allowed))})"
+                )
+    elif isinstance(rule, PatternRule):
+        kind = table.column(rule.column).type
+        if kind != ColumnType.STRING:
+            raise ValueError(
+                f"{where}: pattern needs a string column; {rule.column!r} is {kind}"
+            )
+    elif isinstance(rule, AcceptedValuesRule):
+        kind = table.column(rule.column).type
+        wrong = [v for v in rule.values if not _value_fits(v, kind)]
+        if wrong:
+            raise ValueError(
+                f"{where}: values {wrong!r} do not fit {kind} column {rule.column!r}"
+                + (" (quote them in YAML)" if kind == ColumnType.STRING else "")
+            )
+    elif isinstance(rule, FreshnessRule) and table.cursor is None:
+        raise ValueError(f"{where}: freshness needs the table's `cursor` column")
+
+
+def _value_fits(value: str | int | float | bool, kind: ColumnType) -> bool:
+    if kind == ColumnType.STRING:
+        return isinstance(value, str)
+    if kind == ColumnType.BOOLEAN:
+        return isinstance(value, bool)
+    if isinstance(value, bool) or kind not in _NUMERIC:
+        return False
+    if kind in (ColumnType.INT, ColumnType.BIGINT):
+        return isinstance(value, int)
+    return isinstance(value, int | float)
 
 
 def _require_column(names: list[str], column: str, where: str) -> None:
     if column not in names:
         raise ValueError(f"{where}: unknown column {column!r} (declared: {names})")
+
+
+class PublishTarget(FrozenModel):
+    """The APS operational PostgreSQL. Use `conn_id` to keep the password in Airflow."""
+
+    type: Literal["postgresql"] = "postgresql"
+    conn_id: str | None = Field(
+        default=None, description="Airflow connection id; overrides host/user/…"
+    )
+    host: str | None = None
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    options: dict[str, str | int] = Field(
+        default_factory=dict, description="libpq options, e.g. sslmode."
+    )
+
+    _unset_if_blank = field_validator(
+        "conn_id", "host", "database", "user", "password", mode="before"
+    )(_blank_to_none)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> PublishTarget:
+        if self.conn_id is None and not (self.host and self.database):
+            raise ValueError(
+                "a publish target needs `conn_id`, or `host` and `database`"
+            )
+        return self
+
+
+class PublishMart(FrozenModel):
+    """One mart copied to `<schema>.<table>` of the target (table: the mart's name)."""
+
+    mart: Name
+    table: Name | None = None
+    mode: PublishMode | None = Field(
+        default=None, description="Overrides the publish block's `mode`."
+    )
+    day_column: Name | None = Field(
+        default=None,
+        description="replace_day: the mart's production-day column "
+        "(default: its only date column, or work_date / snapshot_date).",
+    )
+    key: list[Name] = Field(default_factory=list, description="upsert: the key.")
+
+    @property
+    def target_table(self) -> str:
+        return self.table or self.mart
+
+
+class PublishConfig(FrozenModel):
+    """Copy marts to the APS operational database after the mart models ran."""
+
+    target: PublishTarget
+    schema_: Name = Field(default="public", alias="schema")
+    mode: PublishMode = PublishMode.REPLACE_DAY
+    marts: list[PublishMart] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("marts", mode="before")
+    @classmethod
+    def _bare_names(cls, value: object) -> object:
+        """`- mart_wip` is short for `- {mart: mart_wip}`."""
+        if isinstance(value, list):
+            return [{"mart": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    def mode_of(self, mart: PublishMart) -> PublishMode:
+        return mart.mode or self.mode
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PublishConfig:
+        tables = [mart.target_table for mart in self.marts]
+        duplicates = sorted({name for name in tables if tables.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"publish: two marts write the table(s) {duplicates}")
+        for mart in self.marts:
+            if self.mode_of(mart) == PublishMode.UPSERT and not mart.key:
+                raise ValueError(f"publish {mart.mart!r}: mode upsert needs `key`")
+        return self
 
 
 class TenantConfig(FrozenModel):
@@ -388,6 +670,7 @@ class TenantConfig(FrozenModel):
     schedule: ScheduleConfig
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     tables: list[TableConfig] = Field(min_length=1)
+    publish: PublishConfig | None = None
 
     @property
     def raw_namespace(self) -> str:

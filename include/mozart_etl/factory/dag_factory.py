@@ -10,6 +10,7 @@ import logging
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.python import PythonOperator
@@ -23,6 +24,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowFailException
 from cosmos import DbtTaskGroup
+from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
 from mozart_etl.config.loader import load_tenant, tenant_folders
 from mozart_etl.config.models import TableConfig, TenantConfig
@@ -60,6 +62,10 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
         start_date=pendulum.datetime(*schedule.start_date.timetuple()[:3], tz=zone),
         catchup=schedule.catchup,
         max_active_runs=1,
+        # A tenant failing run after run pauses itself (0: never); alerts go out
+        # through Airflow notifiers.
+        max_consecutive_failed_dag_runs=tenant.alerting.max_consecutive_failed_runs,
+        on_failure_callback=failure_notifiers(tenant) or None,
         # Registered only when fully built (returned to the DAG file's globals):
         # a tenant that fails half-way must not shadow its stand-in error DAG.
         auto_register=False,
@@ -95,11 +101,18 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
         }
         groups = [dbt_task_group(folder, tenant, layer) for layer in DBT_LAYERS]
         wire_dbt_dependencies(groups, loads)
+        if tenant.publish is not None:
+            publish = PythonOperator(
+                task_id="publish",
+                python_callable=tasks.run_publish,
+                op_kwargs={"tenant_folder": str(folder), "day_vars": day.output},
+            )
+            groups[-1] >> publish  # after every mart model (and its tests)
     return dag
 
 
 def _table_group(folder: Path, table: TableConfig, day_vars: XComArg) -> BaseOperator:
-    """extract → validate → load of one table; returns the load task.
+    """extract → validate [→ transform] → load of one table; returns the load task.
 
     Plain PythonOperators wired by XComArgs: the TaskFlow decorator inspects
     signatures on every call, which costs seconds over hundreds of tenants.
@@ -116,10 +129,22 @@ def _table_group(folder: Path, table: TableConfig, day_vars: XComArg) -> BaseOpe
             python_callable=tasks.run_validate,
             op_kwargs={**common, "manifest": extract.output},
         )
+        loaded: dict[str, XComArg] = {}
+        if table.transform is not None:  # the load then writes the transform's rows
+            loaded["transformed"] = PythonOperator(
+                task_id="transform",
+                python_callable=tasks.run_transform,
+                op_kwargs={**common, "report": validate.output},
+            ).output
         load = PythonOperator(
             task_id="load",
             python_callable=tasks.run_load,
-            op_kwargs={**common, "manifest": extract.output, "report": validate.output},
+            op_kwargs={
+                **common,
+                "manifest": extract.output,
+                "report": validate.output,
+                **loaded,
+            },
         )
     return load
 
@@ -135,10 +160,13 @@ def wire_dbt_dependencies(
     """
     producers: dict[str, BaseOperator | TaskGroup] = {}
     for group in groups:
+        # In watcher mode one producer task builds the whole group: it waits for
+        # everything any of the group's models reads.
+        watcher = group.tasks_map.get(PRODUCER_WATCHER_TASK_ID)
         for node_id, node in group.dbt_graph.filtered_nodes.items():
             if node_id not in group.tasks_map:
                 continue
-            consumer = group.tasks_map[node_id]
+            consumer = watcher or group.tasks_map[node_id]
             for upstream_id in node.depends_on:
                 upstream = producers.get(upstream_id) or _source_load(
                     upstream_id, loads
@@ -154,6 +182,22 @@ def _source_load(node_id: str, loads: dict[str, BaseOperator]) -> BaseOperator |
     if kind != "source" or source_name != "raw":
         return None
     return loads.get(table)
+
+
+def failure_notifiers(tenant: TenantConfig) -> list[Any]:
+    """E-mail on a failed run when tenant.yaml's `alerting` asks for it."""
+    alerting = tenant.alerting
+    if not (alerting.on_failure and alerting.emails):
+        return []
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return [
+        SmtpNotifier(
+            to=alerting.emails,
+            smtp_conn_id=alerting.smtp_conn_id,
+            subject=f"[mozart] tenant {tenant.tenant_id}: run {{{{ run_id }}}} failed",
+        )
+    ]
 
 
 def build_error_dag(name: str, error: Exception) -> DAG:

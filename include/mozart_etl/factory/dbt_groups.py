@@ -25,6 +25,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import manifest_path, profiles_dir, tenant_dbt_dir
 from mozart_etl.errors import ConfigError
+from mozart_etl.factory.tasks import forget_dbt_duckdb_environment
 
 DAY_TASK_ID = "production_day"
 _DAY_VAR = "{{{{ ti.xcom_pull(task_ids='" + DAY_TASK_ID + "')['{name}'] }}}}"
@@ -100,6 +101,8 @@ def dbt_task_group(
     }
     if tenant.dbt.pool:
         operator_args["pool"] = tenant.dbt.pool
+    if tenant.dbt.target == DbtTarget.DUCKDB:
+        operator_args["pre_execute"] = forget_dbt_duckdb_environment
     return DbtTaskGroup(
         group_id=f"dbt_{layer}",
         project_config=ProjectConfig(

@@ -16,11 +16,13 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mozart_etl.calendar import ProductionDay, production_day, production_day_of
 from mozart_etl.config.loader import load_tenant
-from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import MozartError
+from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.errors import MozartError, ValidationFailed
 
 if TYPE_CHECKING:
     from mozart_etl.extract.connectors import Credentials
+    from mozart_etl.lake import ExtractManifest
+    from mozart_etl.publish.postgres import PostgresTarget
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +122,50 @@ def run_validate(
 
     tenant = load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
+    extract = ExtractManifest.model_validate(manifest)
     try:
-        report = validate_extract(
-            tenant, table, ExtractManifest.model_validate(manifest)
-        )
+        report = validate_extract(tenant, table, extract)
+    except ValidationFailed as exc:
+        _ledger_rejection(tenant, table, extract, exc)
+        _fail_or_retry(exc)
     except MozartError as exc:
         _fail_or_retry(exc)
     return report.model_dump(mode="json")
+
+
+def _ledger_rejection(
+    tenant: TenantConfig,
+    table: TableConfig,
+    extract: ExtractManifest,
+    exc: ValidationFailed,
+) -> None:
+    """A rejected extract is a ledger record too (status `rejected`, its counts)."""
+    from mozart_etl.load.catalog import open_catalog
+    from mozart_etl.load.ledger import record_rejection
+
+    run_id = str(get_current_context()["run_id"])
+    record_rejection(
+        lambda: open_catalog(tenant), tenant, table, extract, run_id=run_id, error=exc
+    )
+
+
+def run_transform(
+    tenant_folder: str, table_name: str, report: dict[str, Any]
+) -> dict[str, Any]:
+    """The table's Python transform over the accepted rows (its own Parquet stage)."""
+    from mozart_etl.transform.stage import run_transform as transform_rows
+    from mozart_etl.validate.validator import ValidationReport
+
+    folder = Path(tenant_folder)
+    tenant = load_tenant(folder)
+    table = tenant.table(table_name)
+    run_id = str(get_current_context()["run_id"])
+    validation = ValidationReport.model_validate(report)
+    try:
+        manifest = transform_rows(tenant, table, folder, validation, run_id=run_id)
+    except MozartError as exc:
+        _fail_or_retry(exc)
+    return manifest.model_dump(mode="json")
 
 
 def run_load(
@@ -134,26 +173,88 @@ def run_load(
     table_name: str,
     manifest: dict[str, Any],
     report: dict[str, Any],
+    transformed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Accepted rows (or, with a transform, its output) into the raw table."""
     from mozart_etl.lake import ExtractManifest, Lake
     from mozart_etl.load.catalog import open_catalog
-    from mozart_etl.load.iceberg import load_partition
+    from mozart_etl.load.ledger import load_and_record
+    from mozart_etl.transform.stage import read_manifest, read_output
     from mozart_etl.validate.validator import ValidationReport, read_accepted
 
     tenant = load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     validation = ValidationReport.model_validate(report)
-    rows = read_accepted(Lake(tenant), validation)
+    lake = Lake(tenant)
+    if transformed is None:
+        rows = read_accepted(lake, validation)
+    else:  # the run's transform manifest, as written last in its folder
+        rows = read_output(lake, read_manifest(lake, transformed["folder"]))
     run_id = str(get_current_context()["run_id"])
     try:
-        result = load_partition(
+        result, _ = load_and_record(
             open_catalog(tenant),
             tenant,
             table,
             ExtractManifest.model_validate(manifest),
             rows,
             run_id=run_id,
+            quarantined=validation.quarantined,
+            accepted=validation.accepted,
         )
     except MozartError as exc:
         _fail_or_retry(exc)
     return result.model_dump(mode="json")
+
+
+def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
+    """Copy the production day's marts to the tenant's target PostgreSQL."""
+    from mozart_etl.publish.postgres import publish_marts
+
+    tenant = load_tenant(Path(tenant_folder))
+    day = date.fromisoformat(day_vars["production_day"])
+    try:
+        result = publish_marts(tenant, day, _publish_target(tenant))
+    except MozartError as exc:
+        _fail_or_retry(exc)
+    return result.model_dump(mode="json")
+
+
+def _publish_target(tenant: TenantConfig) -> PostgresTarget:
+    """From tenant.yaml, or from an Airflow connection so secrets stay in Airflow."""
+    from pydantic import SecretStr
+
+    from mozart_etl.publish.postgres import PostgresTarget
+
+    assert tenant.publish is not None
+    target = tenant.publish.target
+    if target.conn_id is None:
+        return PostgresTarget.from_config(target)
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(target.conn_id)
+    return PostgresTarget(
+        host=conn.host or target.host or "",
+        port=conn.port or target.port,
+        database=conn.schema or target.database or "",
+        user=conn.login or target.user,
+        password=SecretStr(conn.password) if conn.password else target.password,
+        options=target.options,
+    )
+
+
+def forget_dbt_duckdb_environment(context: Any) -> None:
+    """Before a dbt task: drop dbt-duckdb's process-wide environment.
+
+    dbt-duckdb keeps one environment per process and, while dbt parses, reads
+    plugin sources through it if one exists. In a process that already ran
+    another tenant's dbt (`dag.test`, a reused worker) that is the other
+    tenant's Iceberg catalog. No public API resets it, hence the private name.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        if environment is not None:
+            environment.close()
+            DuckDBConnectionManager._ENV = None

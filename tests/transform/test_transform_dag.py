@@ -1,0 +1,116 @@
+"""The transform task in a real Airflow run of the demo's table groups: its output
+is what lands in raw; when it raises, only its table's group fails and raw keeps
+its snapshot (id and content)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from airflow.models.dagbag import DagBag
+
+from mozart_etl.calendar import production_day
+from mozart_etl.config.loader import load_tenant
+from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
+from mozart_etl.lake import Lake
+from mozart_etl.load.catalog import open_catalog
+from mozart_etl.transform.stage import read_manifest, transform_folder
+from tests.helpers import content_hash
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "tenants" / "demo"
+TABLE = "equipment_event"
+EXTRA_TRANSFORMS = '''
+
+def lower_ids(batches):
+    """Test only: lower-cased ids, so the raw table shows the transform ran."""
+    for batch in batches:
+        index = batch.schema.get_field_index("equipment_id")
+        ids = pc.utf8_lower(batch.column(index))
+        yield batch.set_column(index, "equipment_id", ids)
+
+
+def explode(batches):
+    for batch in batches:
+        raise ValueError("vendor status 0x7f cannot be decoded")
+        yield batch
+'''
+AUDIT = ("_mozart_run_id", "_mozart_loaded_at", "_mozart_partition")
+
+
+def _use_transform(folder: Path, function: str) -> None:
+    path = folder / "tenant.yaml"
+    text = path.read_text()
+    for old in ("transforms:normalise_equipment_id", "transforms:lower_ids"):
+        text = text.replace(f"transform: {old}", f"transform: transforms:{function}")
+    path.write_text(text.replace("retries: 2", "retries: 0"))  # fail fast
+    assert f"transform: transforms:{function}" in path.read_text()
+
+
+def _raw(tenant_folder: Path) -> tuple[int, pa.Table]:
+    tenant = load_tenant(tenant_folder)
+    table = open_catalog(tenant).load_table((tenant.raw_namespace, TABLE))
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    return snapshot.snapshot_id, table.scan().to_arrow()
+
+
+def test_transform_output_is_loaded_and_a_failure_stays_in_its_group(
+    tmp_path: Path, mozart_home: Path, airflow_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = tmp_path / "tenants"
+    folder = tenants / "demo"  # same id: the demo's dbt manifest stays valid
+    shutil.copytree(DEMO, folder, ignore=shutil.ignore_patterns("logs"))
+    with (folder / "transforms.py").open("a") as handle:
+        handle.write(EXTRA_TRANSFORMS)
+    _use_transform(folder, "lower_ids")
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
+    source = Path(load_tenant(folder).source.database)
+    generate_demo_source(source)
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["demo"]
+    loads = [task_id for task_id in dag.task_ids if task_id.endswith(".load")]
+    tables = dag.partial_subset(loads, include_upstream=True)  # no dbt
+    window = production_day(DEMO_DAY, TENANT_TZ)
+    conf = {"production_day": str(DEMO_DAY)}
+
+    first = tables.test(logical_date=window.end, run_conf=conf)
+    states = {ti.task_id: str(ti.state) for ti in first.get_task_instances()}
+    assert str(first.state) == "success", states
+    assert states[f"{TABLE}.transform"] == "success"
+
+    # Raw holds exactly the transform stage's rows: every id lower-cased.
+    tenant = load_tenant(folder)
+    lake = Lake(tenant)
+    stage = read_manifest(
+        lake, transform_folder(lake, TABLE, DEMO_DAY, str(first.run_id))
+    )
+    staged = pa.concat_tables(pq.read_table(f.path) for f in stage.files)
+    snapshot, raw = _raw(folder)
+    assert raw.num_rows == staged.num_rows == stage.rows > 0
+    assert content_hash(raw, exclude=AUDIT) == content_hash(staged)
+    with sqlite3.connect(source) as conn:
+        ids = {row[0] for row in conn.execute(f"SELECT equipment_id FROM {TABLE}")}
+    assert set(raw["equipment_id"].to_pylist()) == {i.lower() for i in ids}
+    assert any(i != i.lower() for i in ids)  # the transform did change them
+    before = content_hash(raw)
+
+    # The tenant's function now raises: only equipment_event's group fails.
+    _use_transform(folder, "explode")
+    second = tables.test(logical_date=window.end + timedelta(days=1), run_conf=conf)
+    states = {ti.task_id: str(ti.state) for ti in second.get_task_instances()}
+    assert str(second.state) == "failed"
+    assert states[f"{TABLE}.transform"] == "failed"
+    assert states[f"{TABLE}.load"] == "upstream_failed"
+    others = {k: v for k, v in states.items() if not k.startswith(f"{TABLE}.")}
+    assert set(others.values()) == {"success"}, others
+    assert len(others) == 1 + 3 * (len(tenant.tables) - 1)
+    # Raw is untouched: the same snapshot, the same rows.
+    snapshot_after, raw_after = _raw(folder)
+    assert snapshot_after == snapshot
+    assert content_hash(raw_after) == before
