@@ -54,7 +54,8 @@ def test_a_broken_dbt_project_leaves_the_other_tenants_loaded(
     result = run_mozart("--tenants-dir", str(tenants), "manifests")
     assert result.returncode == 1
     assert "tenant=plant_bad" in result.stderr
-    assert (tenants / "plant_ok" / "dbt" / "target" / "cosmos_manifest.json").exists()
+    target = tenants / "plant_ok" / "dbt" / "target"
+    assert (target / "cosmos_manifest_staging.json").exists()
 
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
     bag = DagBag(dag_folder=str(ROOT / "dags"))

@@ -11,7 +11,12 @@ import logging
 from pathlib import Path
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.dbt.project import DBT_MANIFEST_FILE, manifest_path, tenant_dbt_dir
+from mozart_etl.dbt.project import (
+    DBT_LAYERS,
+    DBT_MANIFEST_FILE,
+    manifest_path,
+    tenant_dbt_dir,
+)
 from mozart_etl.dbt.runner import PLACEHOLDER_VARS, invoke_dbt
 
 log = logging.getLogger(__name__)
@@ -20,19 +25,51 @@ log = logging.getLogger(__name__)
 def build_manifest(tenant_folder: Path, tenant: TenantConfig) -> Path:
     invoke_dbt(tenant_folder, tenant, ["deps", "--quiet"])
     invoke_dbt(tenant_folder, tenant, ["parse", "--quiet", "--vars", PLACEHOLDER_VARS])
-    path = manifest_path(tenant_folder)
-    write_render_manifest(tenant_dbt_dir(tenant_folder) / DBT_MANIFEST_FILE, path)
-    log.info("tenant %s: dbt manifest at %s", tenant.tenant_id, path)
-    return path
+    dbt_manifest = tenant_dbt_dir(tenant_folder) / DBT_MANIFEST_FILE
+    write_layer_manifests(dbt_manifest, tenant_folder)
+    log.info("tenant %s: dbt manifest at %s", tenant.tenant_id, dbt_manifest)
+    return dbt_manifest
 
 
 # The parts of a manifest Cosmos uses to render task groups.
-RENDER_KEYS = ("metadata", "nodes", "sources", "exposures", "selectors")
+RENDER_KEYS = ("metadata", "exposures", "selectors")
 
 
-def write_render_manifest(dbt_manifest: Path, target: Path) -> None:
+def write_layer_manifests(dbt_manifest: Path, tenant_folder: Path) -> None:
+    """One trimmed manifest per layer: its models, their tests, and (for the first
+    layer) the sources. A test reading models of two layers goes with the later."""
     manifest = json.loads(dbt_manifest.read_text(encoding="utf-8"))
-    trimmed = {key: manifest[key] for key in RENDER_KEYS if key in manifest}
+    layer_of = {
+        node_id: _layer(node)
+        for node_id, node in manifest["nodes"].items()
+        if node["resource_type"] != "test"
+    }
+    for index, layer in enumerate(DBT_LAYERS):
+        nodes = {
+            node_id: node
+            for node_id, node in manifest["nodes"].items()
+            if _node_layer(node, layer_of) == layer
+        }
+        trimmed = {key: manifest[key] for key in RENDER_KEYS if key in manifest}
+        trimmed["nodes"] = nodes
+        trimmed["sources"] = manifest.get("sources", {}) if index == 0 else {}
+        _write_atomically(manifest_path(tenant_folder, layer), json.dumps(trimmed))
+
+
+def _layer(node: dict) -> str | None:
+    parts = Path(node.get("original_file_path", "")).parts
+    return parts[1] if len(parts) > 2 and parts[0] == "models" else None
+
+
+def _node_layer(node: dict, layer_of: dict[str, str | None]) -> str | None:
+    if node["resource_type"] != "test":
+        return _layer(node)
+    layers = [layer_of.get(dep) for dep in node["depends_on"]["nodes"]]
+    ranked = [DBT_LAYERS.index(layer) for layer in layers if layer in DBT_LAYERS]
+    return DBT_LAYERS[max(ranked)] if ranked else None
+
+
+def _write_atomically(target: Path, text: str) -> None:
     temp = target.with_suffix(".tmp")
-    temp.write_text(json.dumps(trimmed), encoding="utf-8")
+    temp.write_text(text, encoding="utf-8")
     temp.replace(target)

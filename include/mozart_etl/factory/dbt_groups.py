@@ -23,13 +23,16 @@ from cosmos.profiles import TrinoLDAPProfileMapping
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.dbt.profile import dbt_env
-from mozart_etl.dbt.project import manifest_path, profiles_dir, tenant_dbt_dir
+from mozart_etl.dbt.project import (
+    manifest_path,
+    profiles_dir,
+    tenant_dbt_dir,
+)
 from mozart_etl.errors import ConfigError
 from mozart_etl.factory.tasks import forget_dbt_duckdb_environment
 
 DAY_TASK_ID = "production_day"
 _DAY_VAR = "{{{{ ti.xcom_pull(task_ids='" + DAY_TASK_ID + "')['{name}'] }}}}"
-DBT_LAYERS = ("staging", "marts")
 # The dbt installed beside this interpreter, whatever the worker's PATH says.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
@@ -86,7 +89,8 @@ def profile_config(tenant: TenantConfig) -> ProfileConfig:
 def dbt_task_group(
     tenant_folder: Path, tenant: TenantConfig, layer: str
 ) -> DbtTaskGroup:
-    manifest = manifest_path(tenant_folder)
+    manifest = manifest_path(tenant_folder, layer)
+    load_mode = _load_mode()
     if not manifest.is_file():
         raise ConfigError(
             f"dbt manifest {manifest} is missing: run `make manifests` "
@@ -117,8 +121,11 @@ def dbt_task_group(
             dbt_executable_path=DBT_EXECUTABLE,
         ),
         render_config=RenderConfig(
-            load_method=_load_mode(),
-            select=[f"path:models/{layer}"],
+            load_method=load_mode,
+            # A layer's manifest holds only that layer: nothing to select.
+            select=[]
+            if load_mode == LoadMode.DBT_MANIFEST
+            else [f"path:models/{layer}"],
             test_behavior=TestBehavior.AFTER_EACH,
             # A test reading two models (relationships) runs after both.
             should_detach_multiple_parents_tests=True,
