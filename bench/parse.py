@@ -3,7 +3,8 @@
 Compares, in one run and in fresh processes (ours: best of 3): the floor
 (importing Airflow and Cosmos, no tenant), our factory with manifest
 rendering (LoadMode.DBT_MANIFEST) over 200 tenants, and the usual alternative,
-Cosmos's `dbt ls` at parse time (LoadMode.DBT_LS), measured on 2 tenants and scaled to 200.
+Cosmos's `dbt ls` at parse time (LoadMode.DBT_LS), measured on 2 tenants and
+scaled to 200.
 
 Run: `make bench BENCH=parse` or `.venv/bin/python -m bench parse`.
 """
