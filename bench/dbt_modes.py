@@ -80,7 +80,9 @@ def _one_build_per_layer(tenant, run_vars: dict[str, str]) -> float:
     from mozart_etl.dbt.runner import invoke_dbt
 
     folder = tenants_dir() / tenant.tenant_id
-    dbt_vars = json.dumps({"tenant_id": tenant.tenant_id, **run_vars})
+    dbt_vars = json.dumps(
+        {"tenant_id": tenant.tenant_id, **tenant.dbt.vars, **run_vars}
+    )
     started = time.perf_counter()
     for layer in ("staging", "marts"):
         args = [

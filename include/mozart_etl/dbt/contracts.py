@@ -63,7 +63,12 @@ def _model(name: str, spec: dict[str, Any], tenant_id: str) -> dict[str, Any]:
     return {
         "name": name,
         "description": spec["description"],
-        "config": {"contract": {"enforced": True}},
+        # One slice per production day, replaced by a pre-hook on rerun.
+        "config": {
+            "materialized": "incremental",
+            "on_schema_change": "fail",
+            "contract": {"enforced": True},
+        },
         "data_tests": [
             {"mozart_core.unique_combination": {"arguments": {"columns": grain}}}
         ],

@@ -17,14 +17,16 @@ from mozart_etl.dbt.project import (
     manifest_path,
     tenant_dbt_dir,
 )
-from mozart_etl.dbt.runner import PLACEHOLDER_VARS, invoke_dbt
+from mozart_etl.dbt.runner import invoke_dbt, placeholder_vars
 
 log = logging.getLogger(__name__)
 
 
 def build_manifest(tenant_folder: Path, tenant: TenantConfig) -> Path:
     invoke_dbt(tenant_folder, tenant, ["deps", "--quiet"])
-    invoke_dbt(tenant_folder, tenant, ["parse", "--quiet", "--vars", PLACEHOLDER_VARS])
+    invoke_dbt(
+        tenant_folder, tenant, ["parse", "--quiet", "--vars", placeholder_vars(tenant)]
+    )
     dbt_manifest = tenant_dbt_dir(tenant_folder) / DBT_MANIFEST_FILE
     write_layer_manifests(dbt_manifest, tenant_folder)
     log.info("tenant %s: dbt manifest at %s", tenant.tenant_id, dbt_manifest)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.dbt.runner import PLACEHOLDER_VARS, invoke_dbt
+from mozart_etl.dbt.runner import invoke_dbt, placeholder_vars
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def render_models(
         "--target-path",
         str(out_dir),
         "--vars",
-        PLACEHOLDER_VARS,
+        placeholder_vars(tenant),
     ]
     invoke_dbt(tenant_folder, tenant, args, env=env)
     compiled = out_dir / "compiled"

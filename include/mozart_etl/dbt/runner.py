@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +15,20 @@ from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import profiles_dir, tenant_dbt_dir
 from mozart_etl.errors import ConfigError
 
-# Models read run-time vars; parsing and offline rendering need stand-ins.
-PLACEHOLDER_VARS = (
-    '{"production_day": "1970-01-01", "window_start": "1970-01-01T00:00:00+00:00",'
-    ' "window_end": "1970-01-02T00:00:00+00:00"}'
-)
+# Models read run-time vars; parsing and offline rendering need stand-ins for
+# the production day (never used to build anything).
+PLACEHOLDER_DAY_VARS = {
+    "production_day": "1970-01-01",
+    "window_start": "1970-01-01T00:00:00+00:00",
+    "window_end": "1970-01-02T00:00:00+00:00",
+}
+
+
+def placeholder_vars(tenant: TenantConfig) -> str:
+    """`--vars` for parse/compile: the tenant's own vars plus a stand-in day."""
+    return json.dumps(
+        {"tenant_id": tenant.tenant_id, **tenant.dbt.vars, **PLACEHOLDER_DAY_VARS}
+    )
 
 
 @contextmanager

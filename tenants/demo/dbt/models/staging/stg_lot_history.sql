@@ -1,4 +1,5 @@
 -- One row per lot visit of a process step (validated rows only).
+{{ config(materialized='table') }}
 select
     lot_id, step_seq, product_id, step_id, equipment_id,
     qty_in, qty_out, status,
