@@ -134,7 +134,7 @@ def ours(database: str, table: str, workdir: str) -> int:
         }
     )
     connector = connector_for(
-        tenant.source.type, Credentials.from_source(tenant.source)
+        tenant.source.type, Credentials.from_settings(tenant.source)
     )
     day = production_day(date(2026, 1, 1), "UTC")
     manifest = extract_table(tenant, tenant.table("lot_history"), day, connector)

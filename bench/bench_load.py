@@ -63,7 +63,7 @@ def _extract(tenant: Any) -> dict[str, Any]:
     schedule = tenant.schedule
     day = production_day(DEMO_DAY, schedule.timezone, schedule.day_start_hour)
     connector = connector_for(
-        tenant.source.type, Credentials.from_source(tenant.source)
+        tenant.source.type, Credentials.from_settings(tenant.source)
     )
     manifest = extract_table(tenant, tenant.table(TABLE), day, connector, initial=True)
     return manifest.model_dump(mode="json")

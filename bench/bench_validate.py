@@ -85,7 +85,7 @@ def _extract(tenant: Any, extract_id: str | None = None) -> dict[str, Any]:
     schedule = tenant.schedule
     day = production_day(DEMO_DAY, schedule.timezone, schedule.day_start_hour)
     connector = connector_for(
-        tenant.source.type, Credentials.from_source(tenant.source)
+        tenant.source.type, Credentials.from_settings(tenant.source)
     )
     started = time.perf_counter()
     manifest = extract_table(

@@ -39,20 +39,16 @@ def run_demo(mode: str, home: str) -> dict:
     )
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
-    from airflow.models.dagbag import DagBag
 
     from mozart_etl.calendar import production_day
     from mozart_etl.config.loader import load_tenant, tenants_dir
     from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
+    from mozart_etl.demo.run import run_tenant_day
 
     tenant = load_tenant(tenants_dir() / "demo")
     generate_demo_source(Path(tenant.source.database))
-    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["demo"]
     window = production_day(DEMO_DAY, tenant.schedule.timezone)
-    run = dag.test(
-        logical_date=window.end,
-        run_conf={"production_day": str(DEMO_DAY)},
-    )
+    run = run_tenant_day("demo", DEMO_DAY)
     instances = run.get_task_instances()
     dbt = [ti for ti in instances if ti.task_id.startswith("dbt_")]
     loads = [ti for ti in instances if not ti.task_id.startswith("dbt_")]

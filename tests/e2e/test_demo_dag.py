@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from airflow.models.dagbag import DagBag
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
+from mozart_etl.demo.run import run_tenant_day
 from mozart_etl.lake import Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
 from tests.e2e.oracle import expected_marts
@@ -38,13 +38,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _run_demo_dag(day: date) -> str:
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert bag.import_errors == {}
-    window = production_day(day, TENANT_TZ)
-    run = bag.dags["demo"].test(
-        logical_date=window.end, run_conf={"production_day": day.isoformat()}
-    )
-    return str(run.state)
+    return str(run_tenant_day("demo", day).state)
 
 
 def _mart_rows(warehouse: str, mart: str, day: date) -> list[dict[str, Any]]:
@@ -78,6 +72,7 @@ def _assert_rows_equal(mart: str, actual: list[dict], expected: list[dict]) -> N
 def demo_run(mozart_home: Path, airflow_db: Path) -> dict[str, Any]:
     tenant = load_tenant(ROOT / "tenants" / "demo")
     summary = generate_demo_source(Path(tenant.source.database))
+    assert DagBag(dag_folder=str(ROOT / "dags")).import_errors == {}
     state = _run_demo_dag(DEMO_DAY)
     return {"tenant": tenant, "summary": summary, "state": state}
 

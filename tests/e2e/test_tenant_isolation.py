@@ -10,10 +10,10 @@ import pytest
 import yaml
 from airflow.models.dagbag import DagBag
 
-from mozart_etl.calendar import production_day
 from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
-from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
+from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
+from mozart_etl.demo.run import run_tenant_day
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
 from tests.cli import run_mozart
 
@@ -78,9 +78,7 @@ def test_a_failing_model_fails_only_what_depends_on_it(
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
     generate_demo_source(Path(load_tenant(broken).source.database))
 
-    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["plant_bad"]
-    window = production_day(DEMO_DAY, TENANT_TZ)
-    run = dag.test(logical_date=window.end, run_conf={"production_day": str(DEMO_DAY)})
+    run = run_tenant_day("plant_bad", DEMO_DAY)
 
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert str(run.state) == "failed"

@@ -33,7 +33,7 @@ from mozart_etl.extract.extractor import extract_table
 
 data, extract_id = json.loads(sys.argv[1]), sys.argv[2]
 tenant = TenantConfig.model_validate(data)
-connector = connector_for(tenant.source.type, Credentials.from_source(tenant.source))
+connector = connector_for(tenant.source.type, Credentials.from_settings(tenant.source))
 day = production_day(date(2026, 11, 15), "Asia/Seoul")
 extract_table(
     tenant, tenant.table("big"), day, connector,

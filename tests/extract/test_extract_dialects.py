@@ -121,7 +121,7 @@ def test_missing_driver_names_the_package_to_install(
     hint: str,
 ) -> None:
     tenant, table = _table(tmp_path, source_type)
-    credentials = Credentials.from_source(tenant.source)
+    credentials = Credentials.from_settings(tenant.source)
     connector = connector_for(source_type, credentials)
     caplog.set_level("DEBUG")
 

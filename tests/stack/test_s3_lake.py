@@ -164,7 +164,7 @@ def test_extract_validate_load_on_s3(
     table = tenant.table("lots")
     write_sqlite(tenant_source(tenant), SOURCE_DDL, "lots", SOURCE_ROWS)
     connector = connector_for(
-        tenant.source.type, Credentials.from_source(tenant.source)
+        tenant.source.type, Credentials.from_settings(tenant.source)
     )
     catalog = open_catalog(tenant)
     assert not raw_table_exists(catalog, tenant, table)

@@ -116,7 +116,7 @@ def test_the_extractor_reads_the_same_rows_from_both_sources(
         extracted: list[pa.Table] = []
         for config in (tenant, on_postgres):
             connector = connector_for(
-                config.source.type, Credentials.from_source(config.source)
+                config.source.type, Credentials.from_settings(config.source)
             )
             manifest = extract_table(config, table, day, connector, initial=True)
             extracted.append(

@@ -11,17 +11,21 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant, tenants_dir
 from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.demo.summary import RunSummary, summarise_run
 
+if TYPE_CHECKING:
+    from airflow.models.dagrun import DagRun
+
 log = logging.getLogger("mozart.demo")
 
 
-def run_tenant_day(tenant_id: str, day: date) -> str:
-    """Run one tenant's DAG for production day `day`; return the run's state."""
+def run_tenant_day(tenant_id: str, day: date) -> DagRun:
+    """Run one tenant's DAG for production day `day` in this process (`dag.test`)."""
     from airflow.models.dagbag import DagBag
 
     from mozart_etl.config.loader import project_root
@@ -33,10 +37,9 @@ def run_tenant_day(tenant_id: str, day: date) -> str:
     schedule = tenant.schedule
     window = production_day(day, schedule.timezone, schedule.day_start_hour)
     # Logical date = the day's end, so the run's data interval is the day itself.
-    run = bag.dags[tenant_id].test(
+    return bag.dags[tenant_id].test(
         logical_date=window.end, run_conf={"production_day": day.isoformat()}
     )
-    return str(run.state)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     source = Path(tenant.source.database)
     summary = generate_demo_source(source)
     log.info("demo source: %s %s", source, summary.rows)
-    state = run_tenant_day(tenant.tenant_id, args.day)
+    state = str(run_tenant_day(tenant.tenant_id, args.day).state)
     report: RunSummary = summarise_run(tenant, args.day, state)
     # The summary is this command's output; Airflow has taken over logging by now.
     sys.stdout.write(report.render() + "\n")

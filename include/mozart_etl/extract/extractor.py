@@ -245,8 +245,4 @@ def _describe_window(window: Window | None) -> str:
 
 def _scrub(exc: Exception, connector: Connector) -> str:
     """The driver's message without the password, should a driver echo it."""
-    message = str(getattr(exc, "orig", None) or exc).strip()
-    password = connector.credentials.password
-    if password is not None and password.get_secret_value():
-        message = message.replace(password.get_secret_value(), "***")
-    return message
+    return connector.credentials.scrub(str(getattr(exc, "orig", None) or exc).strip())

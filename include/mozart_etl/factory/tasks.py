@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
@@ -17,10 +17,10 @@ from airflow.sdk.exceptions import AirflowFailException
 from mozart_etl.calendar import ProductionDay, production_day, production_day_of
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.credentials import Credentials
 from mozart_etl.errors import MozartError, ValidationFailed
 
 if TYPE_CHECKING:
-    from mozart_etl.extract.connectors import Credentials
     from mozart_etl.lake import ExtractManifest
     from mozart_etl.publish.postgres import PostgresTarget
 
@@ -83,7 +83,9 @@ def run_extract(
 
     tenant = load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
-    credentials = _credentials(tenant)
+    credentials = _with_connection(
+        Credentials.from_settings(tenant.source), tenant.source.conn_id
+    )
     connector = connector_for(tenant.source.type, credentials)
     initial = not raw_table_exists(open_catalog(tenant), tenant, table)
     try:
@@ -95,22 +97,23 @@ def run_extract(
     return manifest.model_dump(mode="json")
 
 
-def _credentials(tenant: TenantConfig) -> Credentials:
-    """From tenant.yaml, or from an Airflow connection so secrets stay in Airflow."""
-    from mozart_etl.extract.connectors import Credentials
+CredentialsT = TypeVar("CredentialsT", bound=Credentials)
 
-    if tenant.source.conn_id is None:
-        return Credentials.from_source(tenant.source)
+
+def _with_connection(credentials: CredentialsT, conn_id: str | None) -> CredentialsT:
+    """tenant.yaml's settings, overlaid by an Airflow connection when one is named
+    (so secrets can stay in Airflow)."""
+    if conn_id is None:
+        return credentials
     from airflow.sdk import BaseHook
 
-    conn = BaseHook.get_connection(tenant.source.conn_id)
-    return Credentials(
+    conn = BaseHook.get_connection(conn_id)
+    return credentials.overlaid(
         host=conn.host,
         port=conn.port,
-        database=conn.schema or tenant.source.database,
+        database=conn.schema,
         user=conn.login,
         password=conn.password,
-        options=tenant.source.options,
     )
 
 
@@ -221,26 +224,13 @@ def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
 
 
 def _publish_target(tenant: TenantConfig) -> PostgresTarget:
-    """From tenant.yaml, or from an Airflow connection so secrets stay in Airflow."""
-    from pydantic import SecretStr
-
     from mozart_etl.publish.postgres import PostgresTarget
 
     assert tenant.publish is not None
     target = tenant.publish.target
     if target.conn_id is None:
         return PostgresTarget.from_config(target)
-    from airflow.sdk import BaseHook
-
-    conn = BaseHook.get_connection(target.conn_id)
-    return PostgresTarget(
-        host=conn.host or target.host or "",
-        port=conn.port or target.port,
-        database=conn.schema or target.database or "",
-        user=conn.login or target.user,
-        password=SecretStr(conn.password) if conn.password else target.password,
-        options=target.options,
-    )
+    return _with_connection(PostgresTarget.from_settings(target), target.conn_id)
 
 
 def forget_dbt_duckdb_environment(context: Any) -> None:

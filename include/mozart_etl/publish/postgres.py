@@ -29,10 +29,11 @@ from datetime import date
 
 import psycopg
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.constants import PublishMode
 from mozart_etl.config.models import PublishMart, PublishTarget, TenantConfig
+from mozart_etl.credentials import Credentials
 from mozart_etl.errors import ConfigError, PublishError, PublishRejected
 from mozart_etl.publish.warehouse import MartColumn, MartReader, day_column_of
 
@@ -58,35 +59,19 @@ PG_TYPES = {
 }
 
 
-class PostgresTarget(BaseModel):
-    """Resolved connection settings (from tenant.yaml or an Airflow connection)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    host: str
-    port: int = 5432
-    database: str
-    user: str | None = None
-    password: SecretStr | None = None
-    options: dict[str, str | int] = {}
+class PostgresTarget(Credentials):
+    """The publish target's resolved settings (tenant.yaml or a connection)."""
 
     @classmethod
     def from_config(cls, target: PublishTarget) -> PostgresTarget:
         if target.host is None or target.database is None:
             raise ConfigError("the publish target needs `host` and `database`")
-        return cls(
-            host=target.host,
-            port=target.port,
-            database=target.database,
-            user=target.user,
-            password=target.password,
-            options=target.options,
-        )
+        return cls.from_settings(target)
 
     def describe(self) -> str:
         """For logs: never the password."""
         user = f"{self.user}@" if self.user else ""
-        return f"postgresql://{user}{self.host}:{self.port}/{self.database}"
+        return f"postgresql://{user}{self.host}:{self.port or 5432}/{self.database}"
 
     def connect(self) -> psycopg.Connection:
         password = self.password.get_secret_value() if self.password else None
@@ -100,11 +85,6 @@ class PostgresTarget(BaseModel):
             connect_timeout=30,
             **self.options,
         )
-
-    def scrub(self, text: str) -> str:
-        if self.password is not None and self.password.get_secret_value():
-            return text.replace(self.password.get_secret_value(), "***")
-        return text
 
 
 class MartPublished(BaseModel):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mozart_etl.config.constants import SourceType
+from mozart_etl.credentials import Credentials
 from mozart_etl.extract.connectors.base import (
     Connector,
-    Credentials,
     DriverNotInstalled,
 )
 from mozart_etl.extract.connectors.mssql import MssqlConnector

@@ -10,10 +10,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, SecretStr
 
 from mozart_etl.config.constants import SourceType
-from mozart_etl.config.models import SourceConfig
+from mozart_etl.credentials import Credentials
 from mozart_etl.errors import MozartError
 
 if TYPE_CHECKING:
@@ -42,30 +41,6 @@ def import_driver(module: str, hint: str) -> ModuleType:
         raise DriverNotInstalled(
             f"the {module!r} driver is not installed: {hint}"
         ) from exc
-
-
-class Credentials(BaseModel):
-    """Resolved connection settings (from tenant.yaml, or an Airflow connection)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    host: str | None = None
-    port: int | None = None
-    database: str
-    user: str | None = None
-    password: SecretStr | None = None
-    options: dict[str, str | int | float | bool] = {}
-
-    @classmethod
-    def from_source(cls, source: SourceConfig) -> Credentials:
-        return cls(
-            host=source.host,
-            port=source.port,
-            database=source.database,
-            user=source.user,
-            password=source.password,
-            options=source.options,
-        )
 
 
 class Connector(ABC):
