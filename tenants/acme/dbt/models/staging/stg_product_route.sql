@@ -1,0 +1,8 @@
+-- Acme's routes (tb_route): oper_seq/oper_id are the standard step_seq/step_id.
+{{ config(materialized='table') }}
+select
+    prod_id as product_id,
+    oper_seq as step_seq,
+    oper_id as step_id,
+    std_min as std_process_minutes
+from {{ source('raw', 'route') }}
