@@ -7,6 +7,13 @@ last, so a folder without one is an aborted attempt that nobody reads)::
         part-00000.parquet …     rows as extracted
         _manifest.json           ExtractManifest: files, rows, schema, window
         validated/accepted.parquet, quarantine.parquet, report.json
+
+A `snapshot` table's rows are written per run instead (the manifest stays in
+the day's extract folder and lists them), so each immutable run has its own
+folder::
+
+    <lake_root>/<prefix>/<table>/<snapshot_key>=<value>/extract=<extract_id>/
+        part-00000.parquet
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, datetime
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict
@@ -69,6 +76,11 @@ class Lake:
 
     def extract_folder(self, table: str, day: date, extract_id: str) -> str:
         return f"{self.day_folder(table, day)}/extract={extract_id}"
+
+    def run_folder(self, table: str, key: str, value: object, extract_id: str) -> str:
+        """One immutable run of a snapshot table (the value URL-quoted)."""
+        run = quote(str(value), safe="")
+        return f"{self.root}/{table}/{key}={run}/extract={extract_id}"
 
     def write_json(self, path: str, payload: str) -> None:
         """Write a small JSON file so it appears whole (temp name, then move)."""

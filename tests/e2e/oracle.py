@@ -62,7 +62,7 @@ class _Window:
 
 
 @dataclass(frozen=True)
-class _Source:
+class Source:
     equipment: list[Row]
     routes: list[Row]
     visits: list[Row]
@@ -86,6 +86,27 @@ def expected_marts(
     quarantined: they count in no mart.
     """
     source = _load_source(Path(source_path), set(exclude_keys))
+    return marts_of(
+        source,
+        day,
+        tz,
+        day_start_hour,
+        threshold_pct=threshold_pct,
+        tenant_id=tenant_id,
+    )
+
+
+def marts_of(
+    source: Source,
+    day: date,
+    tz: str,
+    day_start_hour: int = 0,
+    *,
+    threshold_pct: float = 20.0,
+    tenant_id: str,
+) -> dict[str, list[Row]]:
+    """Every actuals mart of production day `day` from standard-named rows
+    (another tenant's reader maps its own schema onto `Source` first)."""
     window = _production_window(day, tz, day_start_hour)
     done = _done_visits(source.visits, window)
     marts = {
@@ -114,7 +135,7 @@ def _production_window(day: date, tz: str, day_start_hour: int) -> _Window:
     return _Window(day=day, start=start.astimezone(UTC), end=end.astimezone(UTC))
 
 
-def _load_source(path: Path, exclude_keys: set[tuple[str, int]]) -> _Source:
+def _load_source(path: Path, exclude_keys: set[tuple[str, int]]) -> Source:
     conn = sqlite3.connect(path)
     try:
         visits = [
@@ -122,7 +143,7 @@ def _load_source(path: Path, exclude_keys: set[tuple[str, int]]) -> _Source:
             for row in _read_table(conn, "lot_history")
             if (row["lot_id"], row["step_seq"]) not in exclude_keys
         ]
-        return _Source(
+        return Source(
             equipment=_read_table(conn, "equipment"),
             routes=_read_table(conn, "product_route"),
             visits=visits,
@@ -236,7 +257,7 @@ def _cycle_time(done: list[Row], window: _Window) -> list[Row]:
     return sorted(rows, key=lambda row: (row["product_id"], row["step_id"]))
 
 
-def _lead_time(source: _Source, done: list[Row], window: _Window) -> list[Row]:
+def _lead_time(source: Source, done: list[Row], window: _Window) -> list[Row]:
     """Lots finishing their route on the day: last track-out minus first arrival."""
     last_seq: dict[str, int] = {}
     for step in source.routes:
@@ -314,7 +335,7 @@ def _clipped_hours(event: Row, window: _Window) -> float:
     return max(0.0, _hours(overlap))
 
 
-def _equipment_utilization(source: _Source, window: _Window) -> list[Row]:
+def _equipment_utilization(source: Source, window: _Window) -> list[Row]:
     events = _group_by(source.events, lambda e: e["equipment_id"])
     rows = []
     for eq in sorted(source.equipment, key=lambda e: e["equipment_id"]):

@@ -29,6 +29,9 @@ class LoadMode(StrEnum):
     """Rows whose cursor falls in the run's production day; reruns replace them."""
     MERGE = "merge"
     """Rows whose cursor falls in the run's production day, upserted by key."""
+    SNAPSHOT = "snapshot"
+    """Immutable runs keyed by `snapshot_key` (e.g. plan runs): each run is
+    appended once; a run loaded again must be identical, else the load fails."""
 
 
 class Severity(StrEnum):
@@ -95,3 +98,6 @@ class PublishMode(StrEnum):
     """The whole table, in one transaction (the mart holds every day)."""
     UPSERT = "upsert"
     """Insert new keys, update existing ones (`INSERT … ON CONFLICT` on `key`)."""
+    REPLACE_PLAN_VER = "replace_plan_ver"
+    """Exactly the run's plan version's rows (column `plan_ver`, the master
+    marts), in one transaction; other plan versions are untouched."""

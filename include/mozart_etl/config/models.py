@@ -433,6 +433,19 @@ class ExpressionRule(RuleBase):
     expr: str = Field(min_length=1)
 
 
+class SequenceRule(RuleBase):
+    """Within each `partition_by` group taken in `order_by` order, a row's `start`
+    is at or after the previous row's `previous_end`, which is set (route order:
+    a lot's next step arrives at or after the previous step's track-out). The
+    later row of a broken pair fails. Checked among the extract's rows."""
+
+    type: Literal["sequence"]
+    partition_by: list[SourceIdent] = Field(min_length=1)
+    order_by: SourceIdent
+    start: SourceIdent
+    previous_end: SourceIdent
+
+
 Rule = Annotated[
     NotNullRule
     | UniqueRule
@@ -441,7 +454,8 @@ Rule = Annotated[
     | PatternRule
     | RowCountRule
     | FreshnessRule
-    | ExpressionRule,
+    | ExpressionRule
+    | SequenceRule,
     Field(discriminator="type"),
 ]
 
@@ -474,6 +488,11 @@ class TableConfig(FrozenModel):
         description="`<module>:<function>` in the tenant's folder: Arrow record "
         "batches in, batches out, run between validate and load.",
     )
+    snapshot_key: SourceIdent | None = Field(
+        default=None,
+        description="mode snapshot: the column naming an immutable run (e.g. "
+        "plan_run_id), part of the primary key; each run is loaded once.",
+    )
 
     @property
     def column_names(self) -> list[str]:
@@ -489,7 +508,8 @@ class TableConfig(FrozenModel):
             raise ValueError("duplicate column names")
         for key in self.primary_key:
             _require_column(names, key, "primary_key")
-        if self.mode != LoadMode.FULL_REFRESH and self.cursor is None:
+        _check_snapshot_key(self)
+        if self.mode not in _CURSOR_OPTIONAL and self.cursor is None:
             raise ValueError(f"mode {self.mode} needs a `cursor` column")
         if self.cursor is not None:
             _require_column(names, self.cursor, "cursor")
@@ -505,11 +525,35 @@ class TableConfig(FrozenModel):
         return self
 
 
+_CURSOR_OPTIONAL = {LoadMode.FULL_REFRESH, LoadMode.SNAPSHOT}
+"""A snapshot table's cursor only narrows which runs an extract re-reads."""
+
+
+def _check_snapshot_key(table: TableConfig) -> None:
+    key = table.snapshot_key
+    if table.mode == LoadMode.SNAPSHOT and key is None:
+        raise ValueError("mode snapshot needs `snapshot_key` (e.g. plan_run_id)")
+    if key is None:
+        return
+    if table.mode != LoadMode.SNAPSHOT:
+        raise ValueError(
+            f"`snapshot_key` applies to mode snapshot only, not {table.mode}"
+        )
+    _require_column(table.column_names, key, "snapshot_key")
+    if key not in table.primary_key:
+        raise ValueError(
+            f"snapshot_key {key!r} must be part of the primary key "
+            f"{table.primary_key} (a run's rows are told apart by the rest of it)"
+        )
+
+
 def _rule_columns(rule: RuleBase) -> list[str]:
     if isinstance(rule, NotNullRule | UniqueRule):
         return list(rule.columns)
     if isinstance(rule, AcceptedValuesRule | RangeRule | PatternRule):
         return [rule.column]
+    if isinstance(rule, SequenceRule):
+        return [*rule.partition_by, rule.order_by, rule.start, rule.previous_end]
     return []
 
 

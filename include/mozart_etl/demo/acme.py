@@ -204,6 +204,8 @@ def _plant_bad_rows(
         if any(v.status in ("HOLD", "SCRAP") for v in visits) or len(visits) < 3:
             continue
         visit, previous = visits[1], visits[0]
+        if visit.arrived - 30 * 60 < day_start:
+            continue  # the whole broken visit lies in the day: no earlier state
         if not (
             visit.status == "DONE"
             and visit.track_out

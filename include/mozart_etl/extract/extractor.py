@@ -29,6 +29,7 @@ from mozart_etl.extract.introspect import (
     table_columns,
 )
 from mozart_etl.extract.query import Window, build_select
+from mozart_etl.extract.snapshot import split_runs
 from mozart_etl.extract.types import arrow_schema, to_arrow_column
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.parquet import RollingParquetWriter
@@ -55,8 +56,8 @@ def extract_window(
     start to re-read late rows; the manifest records the widened window, and the
     load replaces exactly that window.
     """
-    if table.mode == LoadMode.FULL_REFRESH:
-        return None
+    if table.mode == LoadMode.FULL_REFRESH or table.cursor is None:
+        return None  # a snapshot table without a cursor reads every run
     if initial:
         return Window(start=None, end=day.end)
     start = day.start - timedelta(hours=table.lookback_hours)
@@ -97,6 +98,8 @@ def extract_table(
         tenant, table, connector, select, writer, batch_rows, fast_path=fast_path
     )
     files = writer.files
+    if table.snapshot_key is not None:
+        files = split_runs(lake, table, files, extract_id, rows_per_file)
     manifest = ExtractManifest(
         tenant_id=tenant.tenant_id,
         table=table.name,

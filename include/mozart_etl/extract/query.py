@@ -47,11 +47,29 @@ def build_select(
             source.c[table.tenant_filter.column] == sa.bindparam("tenant_value", value)
         )
     if window is not None and table.cursor is not None:
-        cursor = source.c[table.cursor]
-        kind = table.column(table.cursor).type
-        if window.start is not None:
-            start = connector.bind_instant(cursor_bound(window.start, kind))
-            select = select.where(cursor >= sa.bindparam("window_start", start))
-        end = connector.bind_instant(cursor_bound(window.end, kind))
-        select = select.where(cursor < sa.bindparam("window_end", end))
+        in_window = _in_window(source, table, connector, window)
+        if table.snapshot_key is None:
+            select = select.where(*in_window)
+        else:  # every line of each run that has a line in the window
+            key = source.c[table.snapshot_key]
+            runs = sa.select(key).where(*in_window).correlate(None)
+            select = select.where(key.in_(runs))
     return select
+
+
+def _in_window(
+    source: sa.TableClause | sa.Subquery,
+    table: TableConfig,
+    connector: Connector,
+    window: Window,
+) -> list[sa.ColumnElement[bool]]:
+    assert table.cursor is not None
+    cursor = source.c[table.cursor]
+    kind = table.column(table.cursor).type
+    conditions = []
+    if window.start is not None:
+        start = connector.bind_instant(cursor_bound(window.start, kind))
+        conditions.append(cursor >= sa.bindparam("window_start", start))
+    end = connector.bind_instant(cursor_bound(window.end, kind))
+    conditions.append(cursor < sa.bindparam("window_end", end))
+    return conditions

@@ -38,6 +38,7 @@ from mozart_etl.config.constants import ColumnType, LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import LoadError
 from mozart_etl.lake import ExtractManifest
+from mozart_etl.load.snapshot import write_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ def _write(
         elif table.mode == LoadMode.INCREMENTAL:
             window = _window_filter(table, manifest)
             iceberg_table.overwrite(data, overwrite_filter=window)
+        elif table.mode == LoadMode.SNAPSHOT:
+            write_snapshots(iceberg_table, table, data, {})
         else:
             _merge(iceberg_table, data, list(table.primary_key))
 
@@ -156,7 +159,10 @@ def _ensure_table(
     except NoSuchTableError:
         log.info("creating raw table %s.%s", *identifier)
         iceberg_table = catalog.create_table_if_not_exists(identifier, schema=schema)
-        if table.cursor is not None and table.mode != LoadMode.FULL_REFRESH:
+        if table.snapshot_key is not None:  # one partition per immutable run
+            with iceberg_table.update_spec() as spec:
+                spec.add_identity(table.snapshot_key)
+        elif table.cursor is not None and table.mode != LoadMode.FULL_REFRESH:
             with iceberg_table.update_spec() as spec:
                 spec.add_field(table.cursor, DayTransform(), f"{table.cursor}_day")
         return iceberg_table.refresh()

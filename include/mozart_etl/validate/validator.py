@@ -244,6 +244,8 @@ def _duplicate_keys(
     """
     found = set()
     for i, check in enumerate(checks):
+        if check.flag_rows_sql and _flag_rows(con, lake, dataset, check, i):
+            found.add(i)
         if not check.duplicate_key:
             continue
         keys = ", ".join(quote(column) for column in check.duplicate_key)
@@ -265,16 +267,34 @@ def _duplicate_keys(
     return found
 
 
+def _flag_rows(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    dataset: ds.Dataset,
+    check: Check,
+    index: int,
+) -> bool:
+    """A rule across rows: its broken rows' keys as temp table `_mozart_dup_<i>`
+    (one streamed query over the columns it reads); whether there are any."""
+    con.register("_mozart_keys", _reader(lake, dataset, check.columns))
+    con.execute(
+        f"CREATE TEMP TABLE _mozart_dup_{index} AS {check.flag_rows_sql}"
+    ).fetchall()
+    con.unregister("_mozart_keys")
+    ((count,),) = con.execute(f"SELECT count(*) FROM _mozart_dup_{index}").fetchall()
+    return bool(count)
+
+
 def _flag_query(checks: list[Check], duplicated: set[int]) -> tuple[str, list[Param]]:
     """The rows of `batch_rows` that break any check: their row number and flags."""
     flags: list[str] = []
     for i, check in enumerate(checks):
-        if not check.duplicate_key:
+        keys = check.duplicate_key or check.flag_key
+        if not keys:
             flags.append(f"coalesce(({check.sql}), FALSE) AS {_flag(i)}")
         elif i in duplicated:
             match = " AND ".join(
-                f"d.{quote(c)} IS NOT DISTINCT FROM batch_rows.{quote(c)}"
-                for c in check.duplicate_key
+                f"d.{quote(c)} IS NOT DISTINCT FROM batch_rows.{quote(c)}" for c in keys
             )
             flags.append(
                 f"EXISTS (SELECT 1 FROM _mozart_dup_{i} AS d WHERE {match}) "
@@ -283,7 +303,10 @@ def _flag_query(checks: list[Check], duplicated: set[int]) -> tuple[str, list[Pa
         else:
             flags.append(f"FALSE AS {_flag(i)}")
     params = [
-        value for check in checks if not check.duplicate_key for value in check.params
+        value
+        for check in checks
+        if not (check.duplicate_key or check.flag_key)
+        for value in check.params
     ]
     any_flag = " OR ".join(_flag(i) for i, _ in enumerate(checks)) or "FALSE"
     inner = f"SELECT {', '.join([_ROW, *flags])} FROM batch_rows"

@@ -13,6 +13,7 @@ from mozart_etl.config.models import (
     PatternRule,
     RangeRule,
     RowCountRule,
+    SequenceRule,
     TableConfig,
     UniqueRule,
 )
@@ -24,6 +25,7 @@ from mozart_etl.validate.rules.not_null import compile_not_null
 from mozart_etl.validate.rules.pattern import compile_pattern
 from mozart_etl.validate.rules.range import compile_range
 from mozart_etl.validate.rules.row_count import compile_row_count
+from mozart_etl.validate.rules.sequence import compile_sequence
 from mozart_etl.validate.rules.unique import compile_unique
 
 COMPILERS: dict[type, Callable[[Any, RuleContext], Check]] = {
@@ -35,6 +37,7 @@ COMPILERS: dict[type, Callable[[Any, RuleContext], Check]] = {
     RowCountRule: compile_row_count,
     FreshnessRule: compile_freshness,
     ExpressionRule: compile_expression,
+    SequenceRule: compile_sequence,
 }
 
 

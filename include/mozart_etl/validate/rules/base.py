@@ -54,7 +54,12 @@ class Check(BaseModel):
     duplicate_key: list[str] = []
     observed: str | None = None
     columns: list[str] = []
-    """TABLE scope: the columns its aggregate reads."""
+    """TABLE scope: the columns its aggregate reads; ROW scope with
+    `flag_rows_sql`: the columns that query reads."""
+    flag_rows_sql: str = ""
+    """ROW scope: a query over `_mozart_keys` (the extract's `columns`) giving
+    the `flag_key` values of the broken rows (rules across rows: `sequence`)."""
+    flag_key: list[str] = []
     expected: str | None = None
     max_failures: int | None = None
     max_fraction: float | None = None

@@ -1,0 +1,89 @@
+"""Acme's MariaDB source read with plain SQL and mapped in Python onto the
+standard rows the oracle computes marts from (independent of acme's dbt
+staging models: the same mapping, written a second time from acme.py's codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from mozart_etl.demo.acme import connect
+from tests.e2e.oracle import Row, Source
+
+_STATUS = {"WAIT": "WAIT", "RUN": "RUN", "END": "DONE", "HOLD": "HOLD", "SCRP": "SCRAP"}
+_EVENTS = {"PROD": "RUN", "IDLE": "IDLE", "BM": "DOWN", "PM": "PM"}
+
+
+def read_acme_source(
+    database: str, exclude_keys: Iterable[tuple[str, int]] = ()
+) -> Source:
+    """Every acme table, renamed to the standard columns; `exclude_keys` are the
+    (lot_no, oper_seq) visits validation quarantined."""
+    excluded = set(exclude_keys)
+    with connect(database) as conn:
+        visits = [
+            {
+                "lot_id": r["lot_no"],
+                "step_seq": r["oper_seq"],
+                "product_id": r["prod_id"],
+                "step_id": r["oper_id"],
+                "equipment_id": r["eqp_id"],
+                "qty_in": r["in_qty"],
+                "qty_out": r["out_qty"],
+                "status": _STATUS[r["lot_stat"]],
+                "arrived_at": _utc(r["arr_dt"]),
+                "track_in_at": _utc(r["tkin_dt"]),
+                "track_out_at": _utc(r["tkout_dt"]),
+            }
+            for r in _rows(conn, "tb_lot_hist")
+            if (r["lot_no"], r["oper_seq"]) not in excluded
+        ]
+        return Source(
+            equipment=[
+                {
+                    "equipment_id": r["eqp_id"],
+                    "equipment_group": r["eqp_grp"],
+                    "active": r["use_yn"] == "Y",
+                }
+                for r in _rows(conn, "tb_eqp")
+            ],
+            routes=[
+                {"product_id": r["prod_id"], "step_seq": r["oper_seq"]}
+                for r in _rows(conn, "tb_route")
+            ],
+            visits=visits,
+            events=[
+                {
+                    "equipment_id": r["eqp_id"],
+                    "event_type": _EVENTS[r["evt_cd"]],
+                    "started_at": _utc(r["st_dt"]),
+                    "ended_at": _utc(r["ed_dt"]),
+                }
+                for r in _rows(conn, "tb_eqp_evt")
+            ],
+            plans=[
+                {
+                    "plan_run_id": r["plan_id"],
+                    "plan_date": r["plan_dt"],
+                    "product_id": r["prod_id"],
+                    "step_id": r["oper_id"],
+                    "planned_qty": r["plan_qty"],
+                    "created_at": _utc(r["crt_dt"]),
+                }
+                for r in _rows(conn, "tb_plan")
+            ],
+        )
+
+
+def _rows(conn: Any, table: str) -> list[Row]:
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """TIMESTAMP read in a UTC session: naive UTC wall time."""
+    return None if value is None else value.replace(tzinfo=UTC)
