@@ -19,7 +19,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help env demo test test-fast lint format manifests sync validate bench lock clean
+.PHONY: help env demo test test-fast chaos lint format manifests sync validate bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,10 @@ format: env ## Apply ruff fixes and formatting
 test: lint manifests ## The whole suite (lint, then pytest against the real services)
 	$(BIN)/mozart validate
 	$(BIN)/python -m pytest
+
+chaos: manifests ## Fault matrix (tests/reliability; `make test` runs it too): table of lost/dups/leaks
+	@mkdir -p $(MOZART_HOME)
+	MOZART_CHAOS_REPORT=$(MOZART_HOME)/chaos.md $(BIN)/python -m pytest tests/reliability -q
 
 bench: manifests ## Benchmarks; figures go to docs/performance.md
 	$(BIN)/python -m bench $(BENCH)

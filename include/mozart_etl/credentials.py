@@ -7,7 +7,9 @@ password is a SecretStr: never in a repr, a log line or an error.
 
 from __future__ import annotations
 
+import base64
 from typing import Protocol
+from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -65,8 +67,31 @@ class Credentials(BaseModel):
             }
         )
 
+    def secret_forms(self) -> list[str]:
+        """Every form the password may take in a message, longest first."""
+        if self.password is None or not self.password.get_secret_value():
+            return []
+        return secret_forms(self.password.get_secret_value(), user=self.user)
+
     def scrub(self, text: str) -> str:
-        """`text` without the password, should a driver echo it."""
-        if self.password is not None and self.password.get_secret_value():
-            return text.replace(self.password.get_secret_value(), "***")
+        """`text` without the password (raw, URL-encoded or base64), should a
+        driver echo it or a DSN holding it."""
+        for form in self.secret_forms():
+            text = text.replace(form, "***")
         return text
+
+
+def secret_forms(secret: str, *, user: str | None = None) -> list[str]:
+    """The secret as written, URL-encoded (a DSN), base64 (alone, or HTTP basic
+    `user:secret`), longest first so a longer form is replaced whole."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    pairs = [secret] + ([f"{user}:{secret}"] if user else [])
+    for pair in pairs:
+        raw = pair.encode("utf-8")
+        forms |= {
+            base64.b64encode(raw).decode("ascii"),
+            base64.urlsafe_b64encode(raw).decode("ascii"),
+        }
+        # Unpadded base64 (as in JWTs and some DSNs) is a prefix of the padded.
+        forms |= {form.rstrip("=") for form in list(forms)}
+    return sorted(forms, key=len, reverse=True)

@@ -48,6 +48,13 @@ class SourceError(MozartError):
     terminal = False
 
 
+class LakeWriteError(MozartError):
+    """Writing the lake failed (a full disk, permissions, object storage); the
+    attempt left no manifest, so nothing reads its files. A retry may pass."""
+
+    terminal = False
+
+
 class ValidationFailed(MozartError):
     """An `error`-severity rule or the drift policy rejected an extract."""
 
@@ -56,6 +63,23 @@ class LoadError(MozartError):
     """Writing the raw Iceberg table failed; the previous snapshot stays current."""
 
     terminal = False
+
+
+class LoadRejected(LoadError):
+    """The rows cannot be loaded as they are (a retry gives the same answer)."""
+
+    terminal = True
+
+
+class RefreshRefused(LoadRejected):
+    """A full refresh would empty (or shrink past the table's threshold) a raw
+    table: refused until allowed in tenant.yaml; raw is untouched."""
+
+    terminal = True
+
+
+class ReconcileMismatch(MozartError):
+    """The source's count (or declared sum) over a window differs from raw's."""
 
 
 class PublishError(MozartError):

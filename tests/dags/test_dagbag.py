@@ -58,7 +58,9 @@ def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
     marts = sorted((DEMO / "dbt" / "models" / "marts").glob("mart_*.sql"))
     expected = {"production_day"}
     expected |= {
-        f"{t}.{step}" for t in tables for step in ("extract", "validate", "load")
+        f"{t}.{step}"
+        for t in tables
+        for step in ("extract", "validate", "load", "reconcile")
     }
     # A table with a Python transform runs it between validate and load.
     transformed = {table.name for table in tenant.tables if table.transform}
@@ -78,21 +80,25 @@ def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
 
     for table in tables:
         assert f"{table}.extract" in dag.get_task("production_day").downstream_task_ids
-        # load also reads the extract's manifest (its window) from XCom.
+        # load and reconcile also read the extract's manifest (its window).
         assert dag.get_task(f"{table}.extract").downstream_task_ids == {
             f"{table}.validate",
             f"{table}.load",
+            f"{table}.reconcile",
         }
         # load also reads validate's report (the quarantined count).
         then = {f"{table}.transform"} if table in transformed else set()
         after_validate = dag.get_task(f"{table}.validate").downstream_task_ids
-        assert after_validate == {f"{table}.load"} | then
+        assert after_validate == {f"{table}.load", f"{table}.reconcile"} | then
         if then:
             assert dag.get_task(f"{table}.transform").downstream_task_ids == {
                 f"{table}.load"
             }
         load_downstream = dag.get_task(f"{table}.load").downstream_task_ids
-        assert load_downstream == {f"dbt_staging.stg_{table}.run"}
+        assert load_downstream == {f"{table}.reconcile"}
+        # dbt reads a table once its load is reconciled with the source.
+        reconciled = dag.get_task(f"{table}.reconcile").downstream_task_ids
+        assert reconciled == {f"dbt_staging.stg_{table}.run"}
     for model in staging:
         run = dag.get_task(f"dbt_staging.{model.stem}.run")
         assert run.downstream_task_ids == {f"dbt_staging.{model.stem}.test"}

@@ -482,6 +482,22 @@ class TableConfig(FrozenModel):
         default=DriftPolicy.EVOLVE,
         description="What an added source column does: evolve (log) or fail.",
     )
+    refresh_min_fraction: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="full_refresh: refuse a load with fewer rows than this "
+        "fraction of the raw table's (raw stays as it was).",
+    )
+    allow_empty_refresh: bool = Field(
+        default=False,
+        description="full_refresh: let an empty extract empty a non-empty raw table.",
+    )
+    reconcile_sum: SourceIdent | None = Field(
+        default=None,
+        description="A numeric column whose sum over the window the reconcile "
+        "stage compares between the source and raw (the count always is).",
+    )
     transform: str | None = Field(
         default=None,
         pattern=TRANSFORM_PATTERN,
@@ -517,6 +533,15 @@ class TableConfig(FrozenModel):
                 raise ValueError(f"cursor {self.cursor!r} must be a date or timestamp")
         if self.tenant_filter is not None and self.source.query is not None:
             raise ValueError("tenant_filter applies to `table` sources only")
+        if self.reconcile_sum is not None:
+            _require_column(names, self.reconcile_sum, "reconcile_sum")
+            if self.column(self.reconcile_sum).type not in _NUMERIC:
+                raise ValueError(
+                    f"reconcile_sum {self.reconcile_sum!r} must be a numeric column"
+                )
+        if self.mapping is not None:
+            for column in self.mapping.raw_columns():
+                _require_column(names, column, f"mapping onto {self.mapping.mart}")
         for rule in self.rules:
             where = f"rule {rule.name or rule.type}"
             for column in _rule_columns(rule):

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from mozart_etl.calendar import ProductionDay
 from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import SourceError
+from mozart_etl.errors import LakeWriteError, SourceError
 from mozart_etl.extract.connectors import Connector, DriverNotInstalled
 from mozart_etl.extract.connectors.base import ColumnConversionError
 from mozart_etl.extract.introspect import (
@@ -115,7 +115,10 @@ def extract_table(
         started_at=started,
         finished_at=datetime.now(UTC),
     )
-    lake.write_manifest(manifest)
+    try:
+        lake.write_manifest(manifest)
+    except OSError as exc:
+        raise _lake_error(tenant, table, folder, exc) from exc
     log.info(
         "extracted %s.%s: %d rows in %d file(s), %.2f s",
         tenant.tenant_id,
@@ -166,6 +169,10 @@ def _stream_to_parquet(
             tenant=tenant.tenant_id,
             table=table.name,
         ) from None
+    except OSError as exc:  # the lake's filesystem: a full disk, permissions
+        writer.abort()
+        _discard(writer.lake, writer.folder)  # give a full disk its space back
+        raise _lake_error(tenant, table, writer.folder, exc) from exc
     except BaseException:
         writer.abort()
         raise
@@ -237,6 +244,25 @@ def _to_batch(
                 column=field.name,
             ) from exc
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _discard(lake: Lake, folder: str) -> None:
+    """Remove a failed attempt's folder (no manifest: nobody reads it anyway)."""
+    try:
+        lake.fs.delete_dir(folder)
+    except OSError:
+        log.warning("could not remove the failed attempt's folder %s", folder)
+
+
+def _lake_error(
+    tenant: TenantConfig, table: TableConfig, folder: str, exc: OSError
+) -> LakeWriteError:
+    return LakeWriteError(
+        f"writing the lake at {Lake(tenant).uri(folder)} failed: {exc}; the "
+        "attempt wrote no manifest, the previous extract stays current",
+        tenant=tenant.tenant_id,
+        table=table.name,
+    )
 
 
 def _describe_window(window: Window | None) -> str:

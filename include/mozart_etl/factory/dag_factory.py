@@ -131,7 +131,8 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
 
 
 def _table_group(folder: Path, table: TableConfig, day_vars: XComArg) -> BaseOperator:
-    """extract → validate [→ transform] → load of one table; returns the load task.
+    """extract → validate [→ transform] → load → reconcile of one table; returns
+    the reconcile task (what dbt waits for).
 
     Plain PythonOperators wired by XComArgs: the TaskFlow decorator inspects
     signatures on every call, which costs seconds over hundreds of tenants.
@@ -165,7 +166,18 @@ def _table_group(folder: Path, table: TableConfig, day_vars: XComArg) -> BaseOpe
                 **loaded,
             },
         )
-    return load
+        # Source figures over the window against raw's; dbt waits for it.
+        reconcile = PythonOperator(
+            task_id="reconcile",
+            python_callable=tasks.run_reconcile,
+            op_kwargs={
+                **common,
+                "manifest": extract.output,
+                "report": validate.output,
+                "loaded": load.output,
+            },
+        )
+    return reconcile
 
 
 def wire_dbt_dependencies(

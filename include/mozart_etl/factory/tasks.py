@@ -21,6 +21,7 @@ from mozart_etl.credentials import Credentials
 from mozart_etl.errors import MozartError, ValidationFailed
 
 if TYPE_CHECKING:
+    from mozart_etl.extract.connectors import Connector
     from mozart_etl.lake import ExtractManifest
     from mozart_etl.publish.postgres import PostgresTarget
 
@@ -76,17 +77,13 @@ def _day(tenant: TenantConfig, day_vars: dict[str, str]) -> ProductionDay:
 def run_extract(
     tenant_folder: str, table_name: str, day_vars: dict[str, str]
 ) -> dict[str, Any]:
-    from mozart_etl.extract.connectors import connector_for
     from mozart_etl.extract.extractor import extract_table
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.load.iceberg import raw_table_exists
 
     tenant = load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
-    credentials = _with_connection(
-        Credentials.from_settings(tenant.source), tenant.source.conn_id
-    )
-    connector = connector_for(tenant.source.type, credentials)
+    connector = _source_connector(tenant)
     initial = not raw_table_exists(open_catalog(tenant), tenant, table)
     try:
         manifest = extract_table(
@@ -97,24 +94,44 @@ def run_extract(
     return manifest.model_dump(mode="json")
 
 
+def _source_connector(tenant: TenantConfig) -> Connector:
+    from mozart_etl.extract.connectors import connector_for
+
+    credentials = _with_connection(
+        Credentials.from_settings(tenant.source), tenant.source.conn_id
+    )
+    return connector_for(tenant.source.type, credentials)
+
+
 CredentialsT = TypeVar("CredentialsT", bound=Credentials)
 
 
 def _with_connection(credentials: CredentialsT, conn_id: str | None) -> CredentialsT:
     """tenant.yaml's settings, overlaid by an Airflow connection when one is named
-    (so secrets can stay in Airflow)."""
+    (so secrets can stay in Airflow); the password, in every form, is registered
+    with Airflow's log masker."""
     if conn_id is None:
+        _mask(credentials)
         return credentials
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
-    return credentials.overlaid(
+    resolved = credentials.overlaid(
         host=conn.host,
         port=conn.port,
         database=conn.schema,
         user=conn.login,
         password=conn.password,
     )
+    _mask(resolved)
+    return resolved
+
+
+def _mask(credentials: Credentials) -> None:
+    from airflow.sdk.log import mask_secret
+
+    for form in credentials.secret_forms():
+        mask_secret(form)
 
 
 def run_validate(
@@ -207,6 +224,56 @@ def run_load(
         )
     except MozartError as exc:
         _fail_or_retry(exc)
+    return result.model_dump(mode="json")
+
+
+def run_reconcile(
+    tenant_folder: str,
+    table_name: str,
+    manifest: dict[str, Any],
+    report: dict[str, Any],
+    loaded: dict[str, Any],
+) -> dict[str, Any]:
+    """The source's count (and declared sum) over the window against raw's; the
+    ledger records both; a mismatch fails the task naming both figures."""
+    from mozart_etl.lake import ExtractManifest
+    from mozart_etl.load.catalog import open_catalog
+    from mozart_etl.load.ledger import record_reconciliation
+    from mozart_etl.load.reconcile import mismatch_error, reconcile
+
+    tenant = load_tenant(Path(tenant_folder))
+    table = tenant.table(table_name)
+    extract = ExtractManifest.model_validate(manifest)
+    catalog = open_catalog(tenant)
+    try:
+        result = reconcile(
+            tenant,
+            table,
+            extract,
+            report["quarantine_path"],
+            _source_connector(tenant),
+            catalog,
+        )
+    except MozartError as exc:
+        _fail_or_retry(exc)
+    error = None if result.matched else mismatch_error(result, extract)
+    record_reconciliation(
+        catalog,
+        tenant,
+        table,
+        extract,
+        run_id=str(get_current_context()["run_id"]),
+        figures={
+            "source_rows": result.source_rows,
+            "raw_rows": result.raw_rows + result.quarantined_rows,
+            "source_sum": result.source_sum,
+            "raw_sum": result.raw_sum,
+        },
+        matched=result.matched,
+        error=error,
+    )
+    if error is not None:
+        _fail_or_retry(error)
     return result.model_dump(mode="json")
 
 

@@ -31,12 +31,13 @@ from pyiceberg.expressions import (
     LessThanOrEqual,
 )
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.transforms import DayTransform
 
 from mozart_etl.calendar import cursor_bound
 from mozart_etl.config.constants import ColumnType, LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import LoadError
+from mozart_etl.errors import LoadError, LoadRejected, RefreshRefused
 from mozart_etl.lake import ExtractManifest
 from mozart_etl.load.snapshot import write_snapshots
 
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 AUDIT_COLUMNS = ("_mozart_run_id", "_mozart_loaded_at", "_mozart_partition")
 IN_LIST_LIMIT = 5_000
 """Keys merged with one `IN` predicate; more are matched by their range."""
+EXTRACT_PROPERTY = "mozart.extract-id"
+"""Snapshot summary property naming the extract a commit wrote: a retry whose
+commit already landed (its response lost, or a stale attempt) finds it and
+commits nothing."""
+ANCESTORS_CHECKED = 200
 
 
 class LoadResult(BaseModel):
@@ -79,8 +85,21 @@ def load_partition(
     started = time.perf_counter()
     data = with_audit_columns(rows, run_id=run_id, partition=manifest.production_day)
     iceberg_table = _ensure_table(catalog, tenant, table, data.schema)
+    landed = _committed_snapshot(iceberg_table, manifest.extract_id)
+    if landed is not None:
+        log.warning(
+            "extract %s is already in %s.%s (snapshot %s, an earlier attempt's "
+            "commit): nothing to write",
+            manifest.extract_id,
+            tenant.raw_namespace,
+            table.name,
+            landed.snapshot_id,
+        )
+    else:
+        _check_refresh_size(iceberg_table, tenant, table, data.num_rows)
     try:
-        _write(iceberg_table, table, manifest, data)
+        if landed is None:
+            _write(iceberg_table, table, manifest, data)
     except (CommitFailedException, ValidationException) as exc:
         # PyIceberg already retried with backoff (`commit.retry.*` properties) and
         # refuses a retry whose rows a concurrent writer changed (serializable).
@@ -116,22 +135,63 @@ def load_partition(
     return result
 
 
+def _committed_snapshot(iceberg_table: Table, extract_id: str) -> Snapshot | None:
+    """The snapshot (current or an ancestor) that already holds this extract."""
+    metadata = iceberg_table.metadata
+    for index, snapshot in enumerate(
+        ancestors_of(iceberg_table.current_snapshot(), metadata)
+    ):
+        if index >= ANCESTORS_CHECKED:
+            return None
+        summary = snapshot.summary
+        if summary is not None and summary.get(EXTRACT_PROPERTY) == extract_id:
+            return snapshot
+    return None
+
+
+def _check_refresh_size(
+    iceberg_table: Table, tenant: TenantConfig, table: TableConfig, rows: int
+) -> None:
+    """A full refresh that would empty or shrink raw past the table's threshold is
+    refused: a source that suddenly returns nothing is a fault, not a fact."""
+    if table.mode != LoadMode.FULL_REFRESH:
+        return
+    previous = _row_count(iceberg_table)
+    if previous == 0:
+        return
+    empty = rows == 0 and not table.allow_empty_refresh
+    shrunk = rows < table.refresh_min_fraction * previous
+    if empty or shrunk:
+        setting = "allow_empty_refresh: true" if empty else "refresh_min_fraction"
+        raise RefreshRefused(
+            f"full refresh refused: {rows} row(s) would replace the {previous} in "
+            f"{tenant.raw_namespace}.{table.name} (refresh_min_fraction "
+            f"{table.refresh_min_fraction}); raw is untouched. If the source really "
+            f"shrank, set `{setting}` for this table and rerun",
+            tenant=tenant.tenant_id,
+            table=table.name,
+        )
+
+
 def _write(
     iceberg_table: Table, table: TableConfig, manifest: ExtractManifest, data: pa.Table
 ) -> None:
-    """One atomic snapshot, as the table's mode says."""
+    """One atomic snapshot, as the table's mode says, tagged with the extract id."""
+    tag = {EXTRACT_PROPERTY: manifest.extract_id}
     with warnings.catch_warnings():
         # A first load of a window, or a merge of new keys only, deletes nothing.
         warnings.filterwarnings("ignore", "Delete operation did not match")
         if table.mode == LoadMode.FULL_REFRESH:
-            iceberg_table.overwrite(data)
+            iceberg_table.overwrite(data, snapshot_properties=tag)
         elif table.mode == LoadMode.INCREMENTAL:
-            window = _window_filter(table, manifest)
-            iceberg_table.overwrite(data, overwrite_filter=window)
+            window = window_filter(table, manifest)
+            iceberg_table.overwrite(
+                data, overwrite_filter=window, snapshot_properties=tag
+            )
         elif table.mode == LoadMode.SNAPSHOT:
-            write_snapshots(iceberg_table, table, data, {})
+            write_snapshots(iceberg_table, table, data, tag)
         else:
-            _merge(iceberg_table, data, list(table.primary_key))
+            _merge(iceberg_table, data, list(table.primary_key), tag)
 
 
 def with_audit_columns(rows: pa.Table, *, run_id: str, partition: date) -> pa.Table:
@@ -179,7 +239,9 @@ def _field_names(iceberg_table: Table) -> set[str]:
     return {field.name for field in iceberg_table.schema().fields}
 
 
-def _merge(iceberg_table: Table, data: pa.Table, keys: list[str]) -> None:
+def _merge(
+    iceberg_table: Table, data: pa.Table, keys: list[str], tag: dict[str, str]
+) -> None:
     """Upsert by primary key in one commit: drop the rows whose key is in `data`,
     then append `data` (every row of it differs: the audit columns change).
 
@@ -193,8 +255,9 @@ def _merge(iceberg_table: Table, data: pa.Table, keys: list[str]) -> None:
     last snapshot, so it fails right after a column was added
     (apache/iceberg-python#2467), and compares them row by row in Python.
     """
+    _refuse_duplicate_keys(iceberg_table, data, keys)
     if not data.num_rows or iceberg_table.current_snapshot() is None:
-        iceberg_table.append(data)
+        iceberg_table.append(data, snapshot_properties=tag)
         return
     anchor = _anchor_column(data, keys)
     values = pc.unique(data.column(anchor).combine_chunks())
@@ -206,10 +269,27 @@ def _merge(iceberg_table: Table, data: pa.Table, keys: list[str]) -> None:
     match, exact = _match_filter(anchor, values, single_key=len(keys) == 1)
     kept = None if exact else _rows_kept(iceberg_table, match, data, keys)
     with iceberg_table.transaction() as tx:
-        tx.delete(match)
-        tx.append(data)
+        tx.delete(match, snapshot_properties=tag)
+        tx.append(data, snapshot_properties=tag)
         if kept is not None and kept.num_rows:
-            tx.append(kept)
+            tx.append(kept, snapshot_properties=tag)
+
+
+def _refuse_duplicate_keys(
+    iceberg_table: Table, data: pa.Table, keys: list[str]
+) -> None:
+    """A batch holding a key twice cannot be upserted: both rows would land."""
+    counts = data.group_by(keys).aggregate([([], "count_all")])
+    repeated = counts.filter(pc.greater(counts.column("count_all"), 1))
+    if repeated.num_rows:
+        sample = repeated.slice(0, 3).select(keys).to_pylist()
+        namespace, name = iceberg_table.name()[-2:]
+        raise LoadRejected(
+            f"cannot merge into {namespace}.{name}: {repeated.num_rows} key(s) of "
+            f"{keys} occur more than once in the batch (e.g. {sample}); nothing "
+            "was committed",
+            table=name,
+        )
 
 
 def _match_filter(
@@ -249,7 +329,7 @@ def _rows_kept(
     return kept.select(existing.column_names)
 
 
-def _window_filter(table: TableConfig, manifest: ExtractManifest) -> BooleanExpression:
+def window_filter(table: TableConfig, manifest: ExtractManifest) -> BooleanExpression:
     """Exactly the rows this extract re-read: the rest of the table stays."""
     assert table.cursor is not None and manifest.window_end is not None
     kind = table.column(table.cursor).type

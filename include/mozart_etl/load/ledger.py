@@ -48,6 +48,10 @@ class LedgerStatus(StrEnum):
     """Validation stopped the load; the raw table is as it was."""
     FAILED = "failed"
     """The load raised; the raw table is as it was (its previous snapshot)."""
+    RECONCILED = "reconciled"
+    """Loaded, and the source's figures over the window equal raw's."""
+    MISMATCH = "mismatch"
+    """Loaded, but the source's figures over the window differ from raw's."""
 
 
 class LedgerRecord(BaseModel):
@@ -73,6 +77,11 @@ class LedgerRecord(BaseModel):
     load_seconds: float | None
     recorded_at: datetime
     error: str | None
+    source_rows: int | None = None
+    """Reconciliation: the source's count over the window, and raw's (+ quarantined)."""
+    raw_rows: int | None = None
+    source_sum: str | None = None
+    raw_sum: str | None = None
 
 
 LEDGER_SCHEMA = pa.schema(
@@ -97,6 +106,10 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("load_seconds", pa.float64()),
         pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("error", pa.string()),
+        pa.field("source_rows", pa.int64()),
+        pa.field("raw_rows", pa.int64()),
+        pa.field("source_sum", pa.string()),
+        pa.field("raw_sum", pa.string()),
     ]
 )
 
@@ -179,10 +192,16 @@ def _ledger_table(catalog: Catalog, tenant: TenantConfig) -> Table:
     identifier = (tenant.raw_namespace, LEDGER_TABLE)
     catalog.create_namespace_if_not_exists(tenant.raw_namespace)
     try:
-        return catalog.load_table(identifier)
+        ledger = catalog.load_table(identifier)
     except NoSuchTableError:
         log.info("creating run ledger %s.%s", *identifier)
         return catalog.create_table_if_not_exists(identifier, schema=LEDGER_SCHEMA)
+    known = {field.name for field in ledger.schema().fields}
+    if not set(LEDGER_SCHEMA.names) <= known:  # a ledger from an older release
+        with ledger.update_schema() as update:
+            update.union_by_name(LEDGER_SCHEMA)
+        ledger = ledger.refresh()
+    return ledger
 
 
 def log_record(record: LedgerRecord) -> None:
@@ -271,6 +290,49 @@ def load_and_record(
     return result, record
 
 
+def record_reconciliation(
+    catalog: Catalog,
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    *,
+    run_id: str,
+    figures: dict[str, int | str | None],
+    matched: bool,
+    error: BaseException | None = None,
+) -> LedgerRecord:
+    """Add both sides' figures to the run's `loaded` record (status reconciled or
+    mismatch), replacing it under the same key."""
+    key = And(
+        *(
+            EqualTo(name, value)
+            for name, value in (
+                ("table_name", table.name),
+                ("production_day", manifest.production_day.isoformat()),
+                ("run_id", run_id),
+                ("extract_id", manifest.extract_id),
+            )
+        )
+    )
+    found = _ledger_table(catalog, tenant).scan(row_filter=key).to_arrow().to_pylist()
+    if found:
+        base = LedgerRecord.model_validate(found[-1])
+    else:  # the load's record was lost: start from the extract
+        base = new_record(table, manifest, run_id=run_id, status=LedgerStatus.LOADED)
+    status = LedgerStatus.RECONCILED if matched else LedgerStatus.MISMATCH
+    record = base.model_copy(
+        update={
+            **figures,
+            "status": status,
+            "recorded_at": datetime.now(UTC),
+            "error": _error_text(error) if error else base.error,
+        }
+    )
+    append_record(catalog, tenant, record)
+    log_record(record)
+    return record
+
+
 def record_rejection(
     catalog_factory: Callable[[], Catalog],
     tenant: TenantConfig,
@@ -307,5 +369,6 @@ __all__ = [
     "append_record",
     "load_and_record",
     "read_ledger",
+    "record_reconciliation",
     "record_rejection",
 ]

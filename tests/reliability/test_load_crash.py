@@ -1,4 +1,4 @@
-"""A load killed between writing its files and committing them, and commit conflicts.
+"""2. SIGKILL between the data files and the Iceberg commit; 4. commit conflicts.
 
 The crash is real: a child process runs the load with the catalog's
 `commit_table` replaced by SIGKILL to itself, so the data and manifest files
@@ -23,6 +23,7 @@ from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition
 from tests.helpers import content_hash, make_tenant, seoul_day, table_dict, utc
 from tests.helpers import write_extract as write_lake_extract
+from tests.reliability.chaos import Recorder, iceberg_orphans, raw_figures
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 11, 15)
@@ -43,7 +44,7 @@ def _die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
 SqlCatalog.commit_table = _die
-from tests.load.test_crash_and_conflicts import load_version
+from tests.reliability.test_load_crash import load_version
 load_version(Path(sys.argv[1]), sys.argv[2], version=2, run_id="crashed")
 """
 
@@ -95,14 +96,22 @@ def _state(catalog: Catalog) -> tuple[int, str, int]:
     )
 
 
+KEY = ["lot_id", "step_seq"]
+
+
+def _source_keys() -> list[tuple]:
+    return [(row["lot_id"], row["step_seq"]) for row in rows_of(1)]
+
+
 def _data_files(home: Path) -> set[Path]:
     return set((home / "iceberg").rglob("*.parquet"))
 
 
 @pytest.mark.parametrize("mode", ["full_refresh", "incremental", "merge"])
 def test_crash_before_commit_keeps_the_previous_snapshot(
-    tmp_path: Path, mode: str
+    tmp_path: Path, mode: str, chaos: Recorder
 ) -> None:
+    chaos.name(f"2. load SIGKILL between data files and commit ({mode}), rerun")
     snapshot = load_version(tmp_path, mode, version=1, run_id="good")
     catalog = open_catalog(tenant_for(tmp_path, mode))
     before = _state(catalog)
@@ -129,11 +138,16 @@ def test_crash_before_commit_keeps_the_previous_snapshot(
     assert after[2] == 50
     rows = catalog.load_table(("acme_raw", "lots")).scan().to_arrow()
     assert sorted(rows.column("qty").to_pylist()) == [i * 2 for i in range(50)]
+    lost, dups = raw_figures(catalog, ("acme_raw", "lots"), KEY, _source_keys())
+    orphans = iceberg_orphans(catalog, ("acme_raw", "lots"))
+    chaos.record(lost=lost, dups=dups, orphans=orphans)
+    assert (lost, dups) == (0, 0)
 
 
 def test_a_conflicting_writer_is_retried(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chaos: Recorder
 ) -> None:
+    chaos.name("4a. another writer commits first (merge): refused clearly, retry lands")
     """Another writer commits between our read of the table and our commit: the
     load's commit is retried on the new snapshot, and both writes are kept."""
     import pyarrow as pa
@@ -178,11 +192,16 @@ def test_a_conflicting_writer_is_retried(
     qty = {(r["lot_id"], r["step_seq"]): r["qty"] for r in data.to_pylist()}
     assert qty.pop(("OTHER", 1)) == 7
     assert sorted(qty.values()) == [i * 2 for i in range(50)]
+    catalog = open_catalog(tenant)
+    lost, dups = raw_figures(catalog, ("acme_raw", "lots"), KEY, _source_keys())
+    chaos.record(lost=lost, dups=dups, cause=type(caught.value).__name__)
+    assert (lost, dups) == (0, 0)
 
 
 def test_commit_conflicts_past_the_retries_fail_clearly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chaos: Recorder
 ) -> None:
+    chaos.name("4b. commit conflicts past PyIceberg's retries: clear error, raw kept")
     tenant = tenant_for(tmp_path, "incremental")
     load_version(tmp_path, "incremental", version=1, run_id="first")
     before = _state(open_catalog(tenant))
@@ -218,3 +237,8 @@ def test_commit_conflicts_past_the_retries_fail_clearly(
     assert len(calls) >= 2  # PyIceberg retried before giving up
     monkeypatch.undo()
     assert _state(open_catalog(tenant)) == before
+    lost, dups = raw_figures(
+        open_catalog(tenant), ("acme_raw", "lots"), KEY, _source_keys()
+    )
+    chaos.record(lost=lost, dups=dups, cause=type(caught.value).__name__)
+    assert (lost, dups) == (0, 0)

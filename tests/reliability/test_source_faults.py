@@ -1,0 +1,285 @@
+"""6. The source connection killed mid-stream; 8. rows committed late.
+
+6: the extract's query sleeps in the server half-way through its rows (a flag
+table arms it); the test kills that backend (`pg_terminate_backend`, MariaDB
+`KILL CONNECTION`) while rows are streaming. The source then "comes back"
+(flag dropped) and the retry runs.
+
+8: a row committed after its day was loaded is picked up by the next run's
+lookback; a row committed between extract and reconcile is caught by the
+reconcile stage, which names both figures and ledgers them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pymysql
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from mozart_etl.errors import SourceError
+from mozart_etl.lake import Lake, latest_manifest
+from mozart_etl.load.catalog import open_catalog
+from mozart_etl.load.ledger import read_ledger
+from tests.helpers import (
+    mysql_source,
+    postgres_source,
+    seoul_day,
+    sqlite_value,
+    table_dict,
+    tenant_dict,
+)
+from tests.reliability.chaos import Recorder, iceberg_orphans, lake_orphans, raw_figures
+from tests.reliability.lots import DAYS, KEY, all_rows, keys, sqlite_lots_tenant
+from tests.reliability.pipeline import run_table, tenant_of, write_tenant
+
+ROWS = 60_000
+STALL_AT = 30_000
+COLUMNS = [
+    {"name": "id", "type": "bigint", "nullable": False},
+    {"name": "note", "type": "string"},
+]
+PG_QUERY = (
+    "SELECT id, note FROM big WHERE CASE WHEN id = {stall} AND EXISTS "
+    "(SELECT 1 FROM chaos_flag) THEN pg_sleep(60) IS NOT NULL ELSE true END"
+)
+MYSQL_QUERY = (
+    "SELECT id, note FROM big WHERE CASE WHEN id = {stall} AND EXISTS "
+    "(SELECT 1 FROM chaos_flag) THEN SLEEP(60) = 0 ELSE 1 END"
+)
+
+
+class Source:
+    """One server source: run SQL, find the stalled extract, kill it."""
+
+    def __init__(self, kind: str, database: str) -> None:
+        self.kind, self.database = kind, database
+
+    def run(self, *statements: str) -> list[tuple]:
+        rows: list[tuple] = []
+        if self.kind == "postgresql":
+            conninfo = f"host=127.0.0.1 port=5432 user=postgres dbname={self.database}"
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                for statement in statements:
+                    cursor = conn.execute(statement)
+                    rows = cursor.fetchall() if cursor.description else []
+            return rows
+        conn = pymysql.connect(
+            host="127.0.0.1", user="root", database=self.database, autocommit=True
+        )
+        try:
+            with conn.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+                    rows = list(cursor.fetchall())
+        finally:
+            conn.close()
+        return rows
+
+    def stalled_session(self) -> list[tuple]:
+        if self.kind == "postgresql":
+            return self.run(
+                "SELECT pid FROM pg_stat_activity WHERE datname = "
+                f"'{self.database}' AND wait_event = 'PgSleep'"
+            )
+        return self.run(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = "
+            f"'{self.database}' AND INFO LIKE '%SLEEP(60)%' AND INFO LIKE '%big%'"
+            " AND INFO NOT LIKE '%PROCESSLIST%'"
+        )
+
+    def kill(self, session: int) -> None:
+        if self.kind == "postgresql":
+            self.run(f"SELECT pg_terminate_backend({session})")
+        else:
+            self.run(f"KILL CONNECTION {session}")
+
+
+def _seed(source: Source) -> None:
+    source.run(
+        "CREATE TABLE big (id bigint, note varchar(40))",
+        "CREATE TABLE chaos_flag (armed int)",
+    )
+    if source.kind == "postgresql":
+        source.run(
+            f"INSERT INTO big SELECT g, 'note ' || g FROM generate_series(1, {ROWS}) g"
+        )
+    else:
+        source.run(
+            f"SET SESSION max_recursive_iterations = {ROWS + 1}",
+            "INSERT INTO big WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 "
+            f"FROM s WHERE n < {ROWS}) SELECT n, CONCAT('note ', n) FROM s",
+        )
+
+
+def _killer(source: Source, killed: list[int]) -> Callable[[], None]:
+    def kill_when_stalled() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            sessions = source.stalled_session()
+            if sessions:
+                source.kill(sessions[0][0])
+                killed.append(sessions[0][0])
+                return
+            time.sleep(0.05)
+
+    return kill_when_stalled
+
+
+# The killed MariaDB session's cursor complains when garbage-collected.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_source_connection_killed_mid_stream(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, chaos: Recorder
+) -> None:
+    chaos.name(f"6. source connection killed mid-stream ({kind}), source back, retry")
+    database = request.getfixturevalue(
+        "postgres_db" if kind == "postgresql" else "mysql_db"
+    )
+    source = Source(kind, database)
+    _seed(source)
+    query = (PG_QUERY if kind == "postgresql" else MYSQL_QUERY).format(stall=STALL_AT)
+    table = table_dict("big", COLUMNS, source={"query": query})
+    settings = (
+        postgres_source(database) if kind == "postgresql" else mysql_source(database)
+    )
+    folder = write_tenant(
+        tmp_path / "tenants", tenant_dict(tmp_path, [table], source=settings)
+    )
+    tenant = tenant_of(folder)
+    first = run_table(folder, "big", DAYS[0], "run-1")  # a good load to keep
+    catalog = open_catalog(tenant)
+    snapshot = catalog.load_table(("acme_raw", "big")).current_snapshot().snapshot_id
+
+    source.run("INSERT INTO chaos_flag VALUES (1)")  # the next read stalls half-way
+    killed: list[int] = []
+    killer = threading.Thread(target=_killer(source, killed))
+    killer.start()
+    with pytest.raises(SourceError) as caught:
+        run_table(folder, "big", DAYS[0], "run-2")
+    killer.join()
+
+    assert killed, "the extract never reached the stall"
+    error = str(caught.value)
+    assert "tenant=acme table=big" in error and f"{kind}" in error
+    assert any(
+        cause in error.lower()
+        for cause in ("terminat", "connection is lost", "lost connection", "gone away")
+    ), error
+    assert not caught.value.terminal  # Airflow retries it
+    day_folder = Path(Lake(tenant).day_folder("big", DAYS[0]))
+    assert (
+        latest_manifest(Lake(tenant), "big", DAYS[0]).extract_id
+        == (first["extract"]["extract_id"])
+    )  # the dead attempt wrote no manifest
+    assert (
+        catalog.load_table(("acme_raw", "big")).current_snapshot().snapshot_id
+        == snapshot
+    )
+
+    source.run("DELETE FROM chaos_flag")  # the source is back
+    retry = run_table(folder, "big", DAYS[0], "run-2")
+
+    assert retry["reconcile"]["source_rows"] == retry["reconcile"]["raw_rows"] == ROWS
+    lost, dups = raw_figures(
+        catalog, ("acme_raw", "big"), ["id"], [(i,) for i in range(1, ROWS + 1)]
+    )
+    chaos.record(
+        lost=lost,
+        dups=dups,
+        orphans=lake_orphans(day_folder)
+        + iceberg_orphans(catalog, ("acme_raw", "big")),
+        cause=f"{type(caught.value).__name__}: {error.split(': ', 2)[-1][:60]}",
+    )
+    assert (lost, dups) == (0, 0)
+
+
+def _insert_sqlite(path: Path, row: dict) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO lots VALUES (?, ?, ?, ?)",
+            [
+                sqlite_value(row[name])
+                for name in ("lot_id", "step_seq", "qty", "updated_at")
+            ],
+        )
+    conn.close()
+
+
+def test_a_late_row_is_picked_up_by_the_lookback(
+    tmp_path: Path, chaos: Recorder
+) -> None:
+    chaos.name("8. row committed late inside a past window: next run's lookback")
+    rows = all_rows(DAYS[:2])
+    folder = sqlite_lots_tenant(tmp_path, rows, "incremental", lookback_hours=12)
+    run_table(folder, "lots", DAYS[0], "day-1")
+    late = {
+        "lot_id": "LATE-1",
+        "step_seq": 1,
+        "qty": Decimal("7.50"),
+        "updated_at": seoul_day(DAYS[0]).end - timedelta(hours=2),
+    }
+    _insert_sqlite(tmp_path / "source.sqlite", late)
+
+    out = run_table(folder, "lots", DAYS[1], "day-2")
+
+    assert out["extract"]["window_start"].startswith(
+        (seoul_day(DAYS[1]).start - timedelta(hours=12)).isoformat()[:19]
+    )
+    assert out["reconcile"]["source_rows"] == out["reconcile"]["raw_rows"]
+    catalog = open_catalog(tenant_of(folder))
+    lost, dups = raw_figures(
+        catalog, ("acme_raw", "lots"), KEY, [*keys(rows), ("LATE-1", 1)]
+    )
+    chaos.record(lost=lost, dups=dups)
+    assert (lost, dups) == (0, 0)
+
+
+def test_a_row_committed_after_the_extract_fails_reconciliation(
+    tmp_path: Path, chaos: Recorder
+) -> None:
+    chaos.name("8b. row committed between extract and reconcile: caught, rerun")
+    rows = all_rows(DAYS[:1])
+    folder = sqlite_lots_tenant(tmp_path, rows, "incremental")
+    out = run_table(
+        folder, "lots", DAYS[0], "day-1", stages=("extract", "validate", "load")
+    )
+    late = {
+        "lot_id": "LATE-2",
+        "step_seq": 2,
+        "qty": Decimal("100.00"),
+        "updated_at": seoul_day(DAYS[0]).start + timedelta(hours=1),
+    }
+    _insert_sqlite(tmp_path / "source.sqlite", late)
+
+    with pytest.raises(AirflowFailException) as caught:
+        run_table(folder, "lots", DAYS[0], "day-1", manifest=out["extract"])
+
+    message = str(caught.value)
+    total = sum(row["qty"] for row in rows)
+    assert "source 41 row(s), raw 40 + 0 quarantined" in message, message
+    assert f"sum(qty): source {int(total) + 100}" in message, message
+    assert f"raw {total}" in message
+    tenant = tenant_of(folder)
+    (record,) = read_ledger(open_catalog(tenant), tenant).to_pylist()
+    assert record["status"] == "mismatch"
+    assert (record["source_rows"], record["raw_rows"]) == (41, 40)
+    assert Decimal(record["source_sum"]) == total + 100
+    assert Decimal(record["raw_sum"]) == total
+
+    rerun = run_table(folder, "lots", DAYS[0], "day-1-rerun")  # as the error says
+
+    assert rerun["reconcile"]["source_rows"] == rerun["reconcile"]["raw_rows"] == 41
+    lost, dups = raw_figures(
+        open_catalog(tenant), ("acme_raw", "lots"), KEY, [*keys(rows), ("LATE-2", 2)]
+    )
+    chaos.record(lost=lost, dups=dups, cause="ReconcileMismatch (both figures)")
+    assert (lost, dups) == (0, 0)
