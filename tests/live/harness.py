@@ -1,0 +1,571 @@
+"""A live Airflow for tests: scheduler, dag-processor, triggerer and api-server
+as real background processes against a PostgreSQL metadata database.
+
+`airflow dags test` skips the scheduler, the executor, pools, retries and
+catchup; these tests go through them. One `AirflowServices` owns everything it
+starts: a fresh AIRFLOW_HOME, a database created on the local PostgreSQL and
+dropped afterwards, and each component in its own process group (stopped by
+that group's id, never by name). Logs stay in files under the home; on a
+failure their tails are printed. Teardown checks that no process of ours and
+no database is left behind.
+
+    with AirflowServices(tenants_dir=..., mozart_home=...) as airflow:
+        airflow.airflow("dags", "unpause", "demo")
+        run = airflow.wait_for_run("demo", run_id, "success")
+        airflow.api("GET", "/dags/demo/dagRuns").json()
+
+Other tests (the browser test) use `api_url`, `login()` (`ADMIN_USER`,
+`ADMIN_PASSWORD`) and `token()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import psycopg
+from cryptography.fernet import Fernet
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+POSTGRES_DSN = os.environ.get(
+    "MOZART_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres"
+)
+POSTGRES_URL = os.environ.get(
+    "MOZART_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432"
+)
+REDIS_URL = os.environ.get("MOZART_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+REDIS_DB = int(os.environ.get("MOZART_TEST_REDIS_DB", "13"))
+"""A Redis database number of its own: the broker's keys never mix with others'."""
+
+PRELOAD = (
+    "airflow.sdk",
+    "airflow.providers.standard.operators.python",
+    "cosmos",
+    "dbt.cli.main",
+    "pyarrow",
+    "duckdb",
+    "pyiceberg.catalog.sql",
+    "mozart_etl.factory.dag_factory",
+)
+"""Modules the LocalExecutor's forkserver imports up front (measured: a slim
+tenant's Python tasks 2-5 s each without, about 2 s with)."""
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "mozart-live-admin"
+COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+TERMINAL_RUN_STATES = {"success", "failed"}
+
+
+class LiveAirflowError(RuntimeError):
+    """A component did not start, a run did not finish, or teardown left debris."""
+
+
+@dataclass
+class Process:
+    """One background component: its process group and its log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pgid(self) -> int:
+        return self.popen.pid  # start_new_session: the leader's pid is the group id
+
+    def alive(self) -> bool:
+        return _group_alive(self.pgid)
+
+
+@dataclass
+class AirflowServices:
+    """Airflow 3 with its four components (and Celery workers) on free ports.
+
+    `executor` is "LocalExecutor" or "CeleryExecutor"; with Celery, `celery_workers`
+    workers start, named `worker<N>@<host>`, on Redis database `REDIS_DB` as broker
+    and the metadata database as result backend. `env` overrides any variable.
+    """
+
+    tenants_dir: Path
+    mozart_home: Path
+    executor: str = "LocalExecutor"
+    parallelism: int = 6
+    celery_workers: int = 0
+    celery_concurrency: int = 2
+    pools: Mapping[str, int] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    components: Sequence[str] = COMPONENTS
+    keep_home: bool = False
+
+    home: Path = field(init=False)
+    database: str = field(init=False)
+    api_port: int = field(init=False)
+    processes: list[Process] = field(init=False, default_factory=list)
+    _token: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="mozart-live-airflow-"))
+        self.database = f"mozart_live_{uuid.uuid4().hex[:10]}"
+        self.api_port = free_port()
+        self.process_env = self._environment()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop(failed=True)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop(failed=exc_type is not None)
+
+    def start(self) -> None:
+        """Database, `airflow db migrate`, then every component; wait until healthy."""
+        started = time.monotonic()
+        _create_database(self.database)
+        self._write_passwords_file()
+        if self.executor == "CeleryExecutor":
+            _flush_redis_db()
+        self.airflow("db", "migrate", timeout=300)
+        log.info("metadata database %s migrated", self.database)
+        if self.pools:
+            self.set_pools(self.pools)
+        for component in self.components:
+            self._spawn(component, _component_command(component, self.api_port))
+        for index in range(1, self.celery_workers + 1):
+            self._spawn(f"celery-worker{index}", self._worker_command(index))
+        self.wait_healthy()
+        log.info(
+            "live Airflow up in %.1f s at %s", time.monotonic() - started, self.api_url
+        )
+
+    def stop(self, failed: bool = False) -> None:
+        """Stop every process group, drop the database; print logs if `failed`."""
+        if failed:
+            self.print_log_tails()
+        _stop_groups([p.pgid for p in self.processes])
+        for process in self.processes:
+            if process.popen.poll() is None:
+                process.popen.wait(timeout=5)
+        leftovers = [p.name for p in self.processes if p.alive()]
+        _drop_database(self.database)
+        if self.executor == "CeleryExecutor":
+            _flush_redis_db()
+        if not (failed or self.keep_home):
+            shutil.rmtree(self.home, ignore_errors=True)
+        if leftovers:
+            raise LiveAirflowError(f"processes still alive after stop: {leftovers}")
+        if _database_exists(self.database):
+            raise LiveAirflowError(f"database {self.database} still exists")
+
+    def restart(self, names: Iterable[str]) -> None:
+        """Stop and start components by name (e.g. after changing the env)."""
+        wanted = set(names)
+        stopping = [p for p in self.processes if p.name in wanted]
+        _stop_groups([p.pgid for p in stopping])
+        for process in stopping:
+            self.processes.remove(process)
+        for name in wanted:
+            self._spawn(name, _component_command(name, self.api_port))
+        self.wait_healthy()
+
+    # -- talking to it -------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def airflow(
+        self, *args: str, check: bool = True, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the `airflow` CLI against this deployment; output is captured."""
+        result = subprocess.run(
+            [str(BIN / "airflow"), *args],
+            env=self.process_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+        )
+        if check and result.returncode != 0:
+            raise LiveAirflowError(
+                f"airflow {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
+
+    def set_pools(self, pools: Mapping[str, int]) -> None:
+        """Create or resize pools (`airflow pools import`, one CLI start)."""
+        path = self.home / "pools.json"
+        body = {
+            name: {
+                "slots": slots,
+                "description": "tests/live",
+                "include_deferred": False,
+            }
+            for name, slots in pools.items()
+        }
+        path.write_text(json.dumps(body), encoding="utf-8")
+        self.airflow("pools", "import", str(path))
+
+    def login(self, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
+        """A JWT from the simple auth manager's login endpoint."""
+        response = httpx.post(
+            f"{self.api_url}/auth/token",
+            json={"username": username, "password": password},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def token(self) -> str:
+        if self._token is None:
+            self._token = self.login()
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request to the public REST API (`/api/v2` + `path`) as the admin."""
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        response = httpx.request(
+            method,
+            f"{self.api_url}/api/v2{path}",
+            headers=headers,
+            timeout=60,
+            **kwargs,
+        )
+        if response.status_code >= 400:
+            raise LiveAirflowError(
+                f"{method} {path}: {response.status_code} {response.text[:2000]}"
+            )
+        return response
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Read the metadata database directly (task instance timings, hostnames)."""
+        with psycopg.connect(f"{POSTGRES_DSN} dbname={self.database}") as conn:
+            return conn.execute(query, params).fetchall()
+
+    def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 180) -> None:
+        """Until the dag-processor has serialized every one of `dag_ids`."""
+        wanted = set(dag_ids)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = {
+                row[0]
+                for row in self.sql(
+                    "SELECT dag_id FROM serialized_dag WHERE dag_id = ANY(%s)",
+                    (list(wanted),),
+                )
+            }
+            if found == wanted:
+                return
+            self._check_components()
+            time.sleep(1)
+        errors = self.api("GET", "/importErrors").json()
+        raise LiveAirflowError(f"DAGs not parsed: {sorted(wanted - found)}; {errors}")
+
+    def trigger(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        logical_date: str | None = None,
+        conf: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """POST a manual run (REST API), as the UI's trigger button does."""
+        body = {"dag_run_id": run_id, "logical_date": logical_date, "conf": conf or {}}
+        return dict(self.api("POST", f"/dags/{dag_id}/dagRuns", json=body).json())
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        body = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100}).json()
+        return list(body["dag_runs"])
+
+    def wait_for_run(
+        self, dag_id: str, run_id: str, state: str = "success", timeout: float = 300
+    ) -> dict[str, Any]:
+        """Poll the REST API until the run ends; raise unless it ends in `state`."""
+        deadline = time.monotonic() + timeout
+        run: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()
+            if run["state"] in TERMINAL_RUN_STATES:
+                break
+            self._check_components()
+            time.sleep(1)
+        else:
+            raise LiveAirflowError(f"{dag_id}/{run_id} still {run.get('state')}")
+        if run["state"] != state:
+            raise LiveAirflowError(
+                f"{dag_id}/{run_id} ended {run['state']}, expected {state}: "
+                f"{self.task_states(dag_id, run_id)}"
+            )
+        return run
+
+    def wait_for_runs(
+        self, dag_id: str, count: int, timeout: float = 300
+    ) -> list[dict[str, Any]]:
+        """Wait until `dag_id` has `count` runs, all finished; return them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.dag_runs(dag_id)
+            if len(runs) >= count and all(
+                r["state"] in TERMINAL_RUN_STATES for r in runs
+            ):
+                return runs
+            self._check_components()
+            time.sleep(1)
+        raise LiveAirflowError(
+            f"{dag_id}: expected {count} finished runs, have "
+            f"{[(r['dag_run_id'], r['state']) for r in self.dag_runs(dag_id)]}"
+        )
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        body = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+            params={"limit": 1000},
+        ).json()
+        return {ti["task_id"]: ti["state"] for ti in body["task_instances"]}
+
+    def wait_healthy(self, timeout: float = 180) -> None:
+        """Until /api/v2/monitor/health reports every started component healthy."""
+        wanted = {"metadatabase"} | {
+            {"dag-processor": "dag_processor"}.get(c, c)
+            for c in self.components
+            if c != "api-server"
+        }
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            self._check_components()
+            try:
+                status = httpx.get(
+                    f"{self.api_url}/api/v2/monitor/health", timeout=5
+                ).json()
+            except httpx.HTTPError:
+                time.sleep(1)
+                continue
+            if all(
+                (status.get(name) or {}).get("status") == "healthy" for name in wanted
+            ):
+                return
+            time.sleep(1)
+        raise LiveAirflowError(f"not healthy after {timeout} s: {status}")
+
+    # -- logs ---------------------------------------------------------------
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        process = next(p for p in self.processes if p.name == name)
+        text = process.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def print_log_tails(self, lines: int = 40) -> None:
+        """Each component's last lines, and where the full logs are kept."""
+        for process in self.processes:
+            sys.stderr.write(
+                f"\n===== {process.name} (pid {process.pgid}) {process.log_path} "
+                f"=====\n{self.log_tail(process.name, lines)}\n"
+            )
+        sys.stderr.write(f"\nAirflow home kept at {self.home}\n")
+
+    # -- internals -----------------------------------------------------------
+
+    def _environment(self) -> dict[str, str]:
+        base = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AIRFLOW", "MOZART_"))
+        }
+        metadata = f"{POSTGRES_URL}/{self.database}"
+        env = {
+            **base,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
+                self.home / "passwords.json"
+            ),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__BASE_URL": self.api_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            # Other Airflows on this machine use the default log-server ports.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            # Tests wait on the scheduler: make its loops quick.
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "20",
+            # LocalExecutor workers fork from a server that imported the task
+            # stack once: each task skips seconds of imports.
+            "AIRFLOW__CORE__MP_START_METHOD": "forkserver",
+            "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ",".join(PRELOAD),
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "MOZART_PROJECT_ROOT": str(ROOT),
+            "MOZART_HOME": str(self.mozart_home),
+            "MOZART_TENANTS_DIR": str(self.tenants_dir),
+        }
+        if self.executor == "CeleryExecutor":
+            env["AIRFLOW__CELERY__BROKER_URL"] = f"{REDIS_URL}/{REDIS_DB}"
+            env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+{metadata}"
+            env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(self.celery_concurrency)
+        env.update(self.env)
+        return env
+
+    def _write_passwords_file(self) -> None:
+        path = self.home / "passwords.json"
+        path.write_text(json.dumps({ADMIN_USER: ADMIN_PASSWORD}), encoding="utf-8")
+
+    def _worker_command(self, index: int) -> list[str]:
+        return [
+            "celery",
+            "worker",
+            "--celery-hostname",
+            f"worker{index}@%h",
+            "--concurrency",
+            str(self.celery_concurrency),
+            "--skip-serve-logs",
+        ]
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log_path = self.home / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as sink:
+            popen = subprocess.Popen(
+                [str(BIN / "airflow"), *args],
+                env=self.process_env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                start_new_session=True,
+            )
+        self.processes.append(Process(name, popen, log_path))
+
+    def _check_components(self) -> None:
+        dead = [p.name for p in self.processes if p.popen.poll() is not None]
+        if dead:
+            raise LiveAirflowError(f"component(s) exited: {dead}")
+
+
+def _component_command(name: str, api_port: int) -> list[str]:
+    if name == "api-server":
+        return ["api-server", "--host", "127.0.0.1", "--port", str(api_port)]
+    return [name]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _group_has_live_members(pgid)
+
+
+def _group_has_live_members(pgid: int) -> bool:
+    """killpg(0) also succeeds for zombies; look for a member that is not one."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def _stop_groups(pgids: Sequence[int], grace: float = 20) -> None:
+    """SIGTERM whole process groups at once, SIGKILL what is left after `grace`."""
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not any(_group_alive(pgid) for pgid in pgids):
+            return
+        time.sleep(0.2)
+    for pgid in pgids:
+        if _group_alive(pgid):
+            log.warning("process group %d ignored SIGTERM; killing it", pgid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+    time.sleep(0.5)
+
+
+def _admin() -> psycopg.Connection[tuple[Any, ...]]:
+    return psycopg.connect(f"{POSTGRES_DSN} dbname=postgres", autocommit=True)
+
+
+def _create_database(name: str) -> None:
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _drop_database(name: str) -> None:
+    with _admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _database_exists(name: str) -> bool:
+    with _admin() as conn:
+        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return row.fetchone() is not None
+
+
+def _flush_redis_db() -> None:
+    """Empty our broker database (and only it): no task message outlives a test."""
+    import redis
+
+    client = redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}")
+    try:
+        client.flushdb()
+    finally:
+        client.close()
