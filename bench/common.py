@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import queue as queues
 import resource
 import time
 import traceback
@@ -37,7 +38,7 @@ def measure(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     queue: mp.Queue = ctx.Queue()
     process = ctx.Process(target=_child, args=(fn, args, queue))
     process.start()
-    outcome = queue.get()
+    outcome = _outcome(process, queue)
     process.join()
     if "error" in outcome:
         raise RuntimeError(f"benchmark child {fn.__name__} failed:\n{outcome['error']}")
@@ -46,6 +47,20 @@ def measure(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
             f"benchmark child for {fn.__name__} exited {process.exitcode}"
         )
     return outcome
+
+
+def _outcome(process: Any, queue: mp.Queue) -> dict[str, Any]:
+    """The child's message; a child killed by a signal never sends one."""
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except queues.Empty:
+            if process.is_alive():
+                continue
+            try:  # a message sent just before the exit may still be in the pipe
+                return queue.get(timeout=1)
+            except queues.Empty:
+                return {"error": f"no result: the child exited {process.exitcode}"}
 
 
 def best_of(repeats: int, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
