@@ -426,8 +426,9 @@ def test_connections_and_pools_the_dags_use_are_defined(
     example = _env_example()
     assert (source["conn_type"], source["port"]) == ("postgres", 5432)
     assert source["schema"] == example["SOURCE_DB_NAME"]
-    assert source["login"] == example["SOURCE_DB_USER"]
-    assert source["password"] == example["SOURCE_DB_PASSWORD"]
+    # The tenant's own role (stack/source-db/create-tenant-roles.sh), not the admin.
+    assert source["login"] == "mozart_demo" != example["SOURCE_DB_USER"]
+    assert source["password"] == example["TENANT_DB_PASSWORD_DEMO"]
 
     pools = json.loads(POOLS.read_text(encoding="utf-8"))
     used = {task.pool for dag in dags.values() for task in dag.tasks} - {"default_pool"}

@@ -28,6 +28,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from cosmos import DbtTaskGroup
 from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
+from mozart_etl.config.isolation import isolation_errors, tenant_pool
 from mozart_etl.config.loader import load_tenant, tenant_folders
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.dbt.project import DBT_LAYERS
@@ -43,10 +44,24 @@ CONFIG_ERROR_TAG = "config-error"
 def build_tenant_dags(root: Path | None = None) -> dict[str, DAG]:
     """Every tenant under `tenants/`, each built in isolation from the others."""
     dags: dict[str, DAG] = {}
+    loaded: dict[Path, TenantConfig | Exception] = {}
+    for folder in tenant_folders(root):
+        try:
+            loaded[folder] = load_tenant(folder)
+        except Exception as exc:  # shown by the tenant's stand-in DAG below
+            loaded[folder] = exc
+    # A tenant naming another's prefix, namespace, pool or connection is refused.
+    intruders = isolation_errors(
+        {t.tenant_id: t for t in loaded.values() if isinstance(t, TenantConfig)}
+    )
     with _quiet_cosmos_rendering():
-        for folder in tenant_folders(root):
+        for folder, tenant in loaded.items():
             try:
-                dag = build_tenant_dag(folder, load_tenant(folder))
+                if isinstance(tenant, Exception):
+                    raise tenant
+                if tenant.tenant_id in intruders:
+                    raise intruders[tenant.tenant_id]
+                dag = build_tenant_dag(folder, tenant)
             except Exception as exc:  # one tenant's error must not hide the others
                 log.exception("tenant %s: DAG not built", folder.name)
                 dag = build_error_dag(folder.name, exc)
@@ -90,6 +105,7 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
         auto_register=False,
         default_args={
             "owner": tenant.owner,
+            "pool": tenant_pool(tenant),  # one tenant cannot starve the others
             "retries": schedule.retries,
             "retry_delay": timedelta(minutes=schedule.retry_delay_minutes),
         },
