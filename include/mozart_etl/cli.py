@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 
 from mozart_etl.config.environments import Environment
@@ -127,6 +128,28 @@ def cmd_demo_source(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Onboarding dry-run against the live source; exit 1 on any blocker."""
+    from mozart_etl.config.loader import load_tenant
+    from mozart_etl.onboarding.check import check_tenant
+    from mozart_etl.onboarding.render import render_check
+
+    tenant = load_tenant((args.tenants_dir or tenants_dir()) / args.tenant_id)
+    result = check_tenant(tenant, sample_rows=args.sample_rows)
+    sys.stdout.write(render_check(result))
+    return 0 if result.ok else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print a tenant's run ledger for a production day (default: the latest)."""
+    from mozart_etl.config.loader import load_tenant
+    from mozart_etl.report import render_report
+
+    tenant = load_tenant((args.tenants_dir or tenants_dir()) / args.tenant_id)
+    sys.stdout.write(render_report(tenant, args.date))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mozart", description=__doc__)
     parser.add_argument("--tenants-dir", type=Path, default=None)
@@ -156,6 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: MOZART_ENV, else local",
     )
     config.set_defaults(run=cmd_config)
+    check = commands.add_parser("check", help=cmd_check.__doc__)
+    check.add_argument("tenant_id")
+    check.add_argument(
+        "--sample-rows",
+        type=int,
+        default=1_000_000,
+        help="key and cursor checks read at most this many rows (the latest)",
+    )
+    check.set_defaults(run=cmd_check)
+    report = commands.add_parser("report", help=cmd_report.__doc__)
+    report.add_argument("tenant_id")
+    report.add_argument("--date", type=date.fromisoformat, default=None)
+    report.set_defaults(run=cmd_report)
     demo = commands.add_parser("demo-source", help=cmd_demo_source.__doc__)
     demo.add_argument("path", type=Path)
     demo.add_argument("--seed", type=int, default=20261119)

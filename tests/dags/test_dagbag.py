@@ -18,6 +18,7 @@ from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "tenants" / "demo"
+EXAMPLE_CONSUMER = "demo_marts_consumer"  # dags/examples/: scheduled on demo's marts
 HEAVY_MODULES = ["duckdb", "pyarrow", "pyiceberg", "psycopg", "pymysql", "dbt.cli.main"]
 
 
@@ -29,7 +30,7 @@ def dagbag() -> DagBag:
 def test_no_import_errors_and_one_dag_per_tenant(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
     tenants = {folder.name for folder in tenant_folders(ROOT / "tenants")}
-    assert set(dagbag.dag_ids) == tenants
+    assert set(dagbag.dag_ids) == tenants | {EXAMPLE_CONSUMER}
 
 
 def test_every_dag_serializes(dagbag: DagBag) -> None:
@@ -151,7 +152,7 @@ def test_broken_tenant_only_breaks_itself(
     bag = DagBag(dag_folder=str(ROOT / "dags"))
 
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"demo", "plant_b"}
+    assert set(bag.dag_ids) == {"demo", "plant_b", EXAMPLE_CONSUMER}
     good = bag.dags["demo"]
     assert CONFIG_ERROR_TAG not in good.tags
     assert "lot_history.load" in good.task_ids

@@ -33,6 +33,7 @@ from mozart_etl.extract.snapshot import split_runs
 from mozart_etl.extract.types import arrow_schema, to_arrow_column
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.parquet import RollingParquetWriter
+from mozart_etl.progress import Progress, human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +120,16 @@ def extract_table(
         lake.write_manifest(manifest)
     except OSError as exc:
         raise _lake_error(tenant, table, folder, exc) from exc
+    seconds = (manifest.finished_at - started).total_seconds()
     log.info(
-        "extracted %s.%s: %d rows in %d file(s), %.2f s",
+        "extracted %s.%s: %d rows in %d file(s) (%s Parquet), %.2f s, %.0f rows/s",
         tenant.tenant_id,
         table.name,
         manifest.rows,
         len(files),
-        (manifest.finished_at - started).total_seconds(),
+        human_bytes(sum(f.bytes for f in files)),
+        seconds,
+        manifest.rows / max(seconds, 1e-9),
     )
     return manifest
 
@@ -157,8 +161,10 @@ def _stream_to_parquet(
             )
             if batches is None:
                 batches = _generic_batches(tenant, table, conn, select, batch_rows)
+            progress = Progress(f"extract {tenant.tenant_id}.{table.name}", log)
             for batch in _named(tenant, table, batches):
                 writer.write(batch)
+                progress.add(batch.num_rows, batch.nbytes)
         writer.close()
     except (sa.exc.SQLAlchemyError, *connector.driver_errors()) as exc:
         writer.abort()

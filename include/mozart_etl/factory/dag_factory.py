@@ -33,8 +33,10 @@ from mozart_etl.config.loader import load_tenant, tenant_folders
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.dbt.project import DBT_LAYERS
 from mozart_etl.factory import tasks
+from mozart_etl.factory.assets import mart_asset, raw_asset
 from mozart_etl.factory.dbt_groups import DAY_TASK_ID, dbt_task_group
-from mozart_etl.factory.docs import tenant_doc_md
+from mozart_etl.factory.docs import stage_doc_md, tenant_doc_md
+from mozart_etl.factory.lineage import StageOperator
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +133,12 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
             op_kwargs={"tenant_folder": str(folder)},
         )
         loads = {
-            table.name: _table_group(folder, table, day.output)
+            table.name: _table_group(folder, tenant, table, day.output)
             for table in tenant.tables
         }
         groups = [dbt_task_group(folder, tenant, layer) for layer in DBT_LAYERS]
         wire_dbt_dependencies(groups, loads)
+        declare_mart_outlets(groups[-1], tenant)
         if tenant.publish is not None:
             publish = PythonOperator(
                 task_id="publish",
@@ -146,34 +149,46 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
     return dag
 
 
-def _table_group(folder: Path, table: TableConfig, day_vars: XComArg) -> BaseOperator:
+def _table_group(
+    folder: Path, tenant: TenantConfig, table: TableConfig, day_vars: XComArg
+) -> BaseOperator:
     """extract → validate [→ transform] → load → reconcile of one table; returns
     the reconcile task (what dbt waits for).
 
-    Plain PythonOperators wired by XComArgs: the TaskFlow decorator inspects
-    signatures on every call, which costs seconds over hundreds of tenants.
+    PythonOperators (StageOperator: with OpenLineage inputs/outputs) wired by
+    XComArgs: the TaskFlow decorator inspects signatures on every call, which
+    costs seconds over hundreds of tenants. The load updates the raw table's Asset.
     """
     common = {"tenant_folder": str(folder), "table_name": table.name}
     with TaskGroup(group_id=table.name, tooltip=f"{table.mode} load of {table.name}"):
-        extract = PythonOperator(
+        extract = StageOperator(
+            stage="extract",
+            doc_md=stage_doc_md(tenant, table, "extract"),
             task_id="extract",
             python_callable=tasks.run_extract,
             op_kwargs={**common, "day_vars": day_vars},
         )
-        validate = PythonOperator(
+        validate = StageOperator(
+            stage="validate",
+            doc_md=stage_doc_md(tenant, table, "validate"),
             task_id="validate",
             python_callable=tasks.run_validate,
             op_kwargs={**common, "manifest": extract.output},
         )
         loaded: dict[str, XComArg] = {}
         if table.transform is not None:  # the load then writes the transform's rows
-            loaded["transformed"] = PythonOperator(
+            loaded["transformed"] = StageOperator(
+                stage="transform",
+                doc_md=stage_doc_md(tenant, table, "transform"),
                 task_id="transform",
                 python_callable=tasks.run_transform,
                 op_kwargs={**common, "report": validate.output},
             ).output
-        load = PythonOperator(
+        load = StageOperator(
+            stage="load",
+            doc_md=stage_doc_md(tenant, table, "load"),
             task_id="load",
+            outlets=[raw_asset(tenant, table.name)],
             python_callable=tasks.run_load,
             op_kwargs={
                 **common,
@@ -221,6 +236,16 @@ def wire_dbt_dependencies(
                 if upstream is not None:
                     upstream >> consumer
         producers.update(group.tasks_map)
+
+
+def declare_mart_outlets(marts: DbtTaskGroup, tenant: TenantConfig) -> None:
+    """Each mart model's `run` task updates that mart's Asset (downstream DAGs
+    schedule on them; the row count is attached after the run)."""
+    tasks_by_id = marts.dag.task_dict
+    for node in marts.dbt_graph.filtered_nodes.values():
+        run = tasks_by_id.get(f"{marts.group_id}.{node.name}.run")
+        if run is not None and node.resource_type.value == "model":
+            run.outlets = [mart_asset(tenant, node.name)]
 
 
 def _source_load(node_id: str, loads: dict[str, BaseOperator]) -> BaseOperator | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 from cosmos import (
@@ -29,6 +30,7 @@ from mozart_etl.dbt.project import (
     tenant_dbt_dir,
 )
 from mozart_etl.errors import ConfigError
+from mozart_etl.factory.asset_events import record_mart_event
 from mozart_etl.factory.tasks import forget_dbt_duckdb_environment
 
 DAY_TASK_ID = "production_day"
@@ -107,6 +109,8 @@ def dbt_task_group(
         operator_args["pool"] = tenant.dbt.pool
     if tenant.dbt.target == DbtTarget.DUCKDB:
         operator_args["pre_execute"] = forget_dbt_duckdb_environment
+    # Mart `run` tasks get Asset outlets (dag_factory); this attaches the rows.
+    operator_args["post_execute"] = partial(record_mart_event, str(tenant_folder))
     return DbtTaskGroup(
         group_id=f"dbt_{layer}",
         project_config=ProjectConfig(
@@ -127,6 +131,10 @@ def dbt_task_group(
             if load_mode == LoadMode.DBT_MANIFEST
             else [f"path:models/{layer}"],
             test_behavior=TestBehavior.AFTER_EACH,
+            # Not operator_args' `emit_datasets`: Cosmos overrides that with this.
+            # Marts are Assets with stable URIs (factory/assets.py); Cosmos's own
+            # would add path-based duplicates through an AssetAlias per task.
+            emit_datasets=False,
             # A test reading two models (relationships) runs after both.
             should_detach_multiple_parents_tests=True,
         ),

@@ -19,6 +19,7 @@ from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.credentials import Credentials
 from mozart_etl.errors import MozartError, ValidationFailed
+from mozart_etl.factory.asset_events import raw_event_extra, record_raw_event
 
 if TYPE_CHECKING:
     from mozart_etl.extract.connectors import Connector
@@ -212,7 +213,7 @@ def run_load(
         rows = read_output(lake, read_manifest(lake, transformed["folder"]))
     run_id = str(get_current_context()["run_id"])
     try:
-        result, _ = load_and_record(
+        result, record = load_and_record(
             open_catalog(tenant),
             tenant,
             table,
@@ -224,7 +225,10 @@ def run_load(
         )
     except MozartError as exc:
         _fail_or_retry(exc)
-    return result.model_dump(mode="json")
+    # The raw table's Asset event carries what was written; the XCom, the
+    # ledger row (the UI's XCom tab shows both).
+    record_raw_event(get_current_context(), tenant, table.name, raw_event_extra(result))
+    return {**result.model_dump(mode="json"), "ledger": record.model_dump(mode="json")}
 
 
 def run_reconcile(

@@ -79,6 +79,19 @@ class MartReader:
             )
         return [MartColumn(name, str(kind).upper()) for name, kind in rows]
 
+    def count(
+        self, mart: str, *, day_column: str | None = None, day: date | None = None
+    ) -> int:
+        """The mart's rows (of `day` with a day column), for its Asset event."""
+        sql = f"SELECT count(*) FROM {quote(self.schema)}.{quote(mart)}"
+        params: list[object] = []
+        if day_column is not None:
+            sql += f" WHERE {quote(day_column)} = ?"
+            params.append(day)
+        row = self._con.execute(sql, params).fetchone()
+        assert row is not None
+        return int(row[0])
+
     def rows(
         self,
         mart: str,

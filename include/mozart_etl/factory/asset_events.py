@@ -1,0 +1,97 @@
+"""What a task wrote, attached to its Asset event (`outlet_events[asset].extra`).
+
+Consumers see it in the UI's asset page and in their triggering events
+(`triggering_asset_events`): rows, the Iceberg snapshot, the partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset
+
+from mozart_etl.config.constants import DbtTarget
+from mozart_etl.config.loader import load_tenant
+from mozart_etl.factory.assets import ASSET_GROUP, mart_asset, raw_asset
+
+if TYPE_CHECKING:
+    from mozart_etl.config.models import TenantConfig
+    from mozart_etl.load.iceberg import LoadResult
+
+log = logging.getLogger(__name__)
+
+
+def raw_event_extra(result: LoadResult) -> dict[str, Any]:
+    return {
+        "tenant_id": result.tenant_id,
+        "table": result.identifier,
+        "mode": str(result.mode),
+        "production_day": result.production_day.isoformat(),
+        "partition": f"_mozart_partition={result.production_day.isoformat()}",
+        "rows_loaded": result.rows_loaded,
+        "rows_in_table": result.rows_in_table,
+        "snapshot_id": result.snapshot_id,
+    }
+
+
+def record_raw_event(
+    context: Any, tenant: TenantConfig, table_name: str, extra: dict[str, Any]
+) -> None:
+    context["outlet_events"][raw_asset(tenant, table_name)].extra = extra
+
+
+def record_mart_event(tenant_folder: str, context: Any, result: Any = None) -> None:
+    """A dbt task's post-execute hook (bound to its tenant with `partial`): the
+    mart's rows for the production day. Only mart `run` tasks have outlets;
+    every other dbt task passes."""
+    # Cosmos adds an AssetAlias per task in Airflow 3; only our Assets count.
+    marts = [
+        outlet
+        for outlet in context["task"].outlets
+        if isinstance(outlet, Asset) and outlet.group == ASSET_GROUP
+    ]
+    if not marts:
+        return
+    tenant = load_tenant(Path(tenant_folder))
+    day = date.fromisoformat(
+        context["ti"].xcom_pull(task_ids="production_day")["production_day"]
+    )
+    for asset in marts:
+        model = asset.name.rsplit(".", 1)[-1]
+        extra = mart_event_extra(tenant, model, day)
+        context["outlet_events"][mart_asset(tenant, model)].extra = extra
+        log.info("asset %s (%s): %s", asset.name, asset.uri, extra)
+
+
+def mart_event_extra(tenant: TenantConfig, model: str, day: date) -> dict[str, Any]:
+    """The mart's partition and rows: the production day's when the product
+    standard's grain starts with a date (daily marts), else the whole mart
+    (master data). On DuckDB only, read-only after dbt let go of the file:
+    Trino marts carry no count (no reader for them yet)."""
+    extra: dict[str, Any] = {
+        "tenant_id": tenant.tenant_id,
+        "model": model,
+        "production_day": day.isoformat(),
+        "target": str(tenant.dbt.target),
+    }
+    if tenant.dbt.target != DbtTarget.DUCKDB:
+        return extra
+    from mozart_etl.dbt.contracts import product_standard
+    from mozart_etl.factory.tasks import forget_dbt_duckdb_environment
+    from mozart_etl.publish.warehouse import MartReader
+
+    spec = product_standard().get(model, {})
+    first = (spec.get("grain") or [None])[0]
+    daily = first is not None and spec["columns"][first]["type"] == "date"
+    forget_dbt_duckdb_environment(None)
+    with MartReader(tenant) as reader:
+        if daily:
+            extra["partition"] = f"{first}={day.isoformat()}"
+            extra["rows"] = reader.count(model, day_column=first, day=day)
+        else:
+            extra["partition"] = "all"
+            extra["rows"] = reader.count(model)
+    return extra
