@@ -19,7 +19,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help env demo test test-fast chaos lint format manifests sync validate bench lock clean
+.PHONY: help env demo browser test test-fast chaos lint format manifests sync validate bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,7 +60,11 @@ format: env ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint manifests ## The whole suite (lint, then pytest against the real services)
+browser: ## Debian's chromium + chromedriver for the browser test (apt-get, only if missing)
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: lint manifests browser ## The whole suite (lint, then pytest against the real services)
 	$(BIN)/mozart validate
 	$(BIN)/python -m pytest
 
