@@ -33,6 +33,7 @@ POOLS = ROOT / "stack" / "airflow" / "pools.json"
 TRINO_IMAGE = "trinodb/trino:476"
 AIRFLOW_COMPONENTS = {"api-server", "scheduler", "dag-processor", "triggerer"}
 ONE_SHOT = {"airflow-init", "source-seed", "minio-init"}
+CELERY_COMMANDS = {"celery worker", "celery flower"}
 
 # Catalog properties valid in Trino 476 (trino.io/docs/476: connector/iceberg,
 # object-storage/metastores "REST catalog", object-storage/file-system-s3,
@@ -197,13 +198,50 @@ def test_compose_parses_and_has_the_whole_stack(compose: dict[str, Any]) -> None
         "trino",
     } <= set(services)
     commands = {str(s.get("command")) for s in _airflow_services(compose).values()}
-    assert commands == AIRFLOW_COMPONENTS
+    assert commands == AIRFLOW_COMPONENTS | CELERY_COMMANDS
     for service in _airflow_services(compose).values():
         env = _environment(service)
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
             "postgresql+psycopg2://airflow:${AIRFLOW_DB_PASSWORD}@airflow-db:5432/"
         )
+
+
+def test_celery_profile_scales_out_on_redis_and_the_metadata_db(
+    compose: dict[str, Any],
+) -> None:
+    """The `celery` profile: the same image as workers, Redis as broker, the
+    metadata database as result backend (what tests/live/test_celery.py runs)."""
+    services = _services(compose)
+    for name in ("redis", "airflow-worker", "flower"):
+        assert services[name].get("profiles") == ["celery"], name
+    for name, service in services.items():
+        if name not in ("redis", "airflow-worker", "flower"):
+            assert "profiles" not in service, f"{name} must start without a profile"
+    assert services["airflow-worker"]["command"] == "celery worker"
+    assert services["flower"]["command"] == "celery flower"
+    for name in ("airflow-worker", "flower"):
+        depends = services[name]["depends_on"]
+        assert depends["redis"]["condition"] == "service_healthy", name
+    for name, service in _airflow_services(compose).items():
+        env = _environment(service)
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == (
+            "redis://:${REDIS_PASSWORD}@redis:6379/0"
+        ), name
+        assert (
+            env["AIRFLOW__CELERY__RESULT_BACKEND"]
+            == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        ), name
+    assert "${REDIS_PASSWORD}" in str(services["redis"]["command"])
+    flower_env = _environment(services["flower"])
+    assert flower_env["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"] == (
+        "${FLOWER_USER}:${FLOWER_PASSWORD}"
+    )
+    example = _env_example()
+    assert example["AIRFLOW_EXECUTOR"] == "LocalExecutor"  # Celery only when asked
+    requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(r"^apache-airflow-providers-celery==", requirements, re.M)
+    assert re.search(r"^redis==", requirements, re.M)
 
 
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
