@@ -42,8 +42,12 @@ from mozart_etl.validate.rules.base import Param, quote
 log = logging.getLogger(__name__)
 
 FAILED_RULES_COLUMN = "_mozart_failed_rules"
-MEMORY_LIMIT = os.environ.get("MOZART_VALIDATE_MEMORY_LIMIT", "512MB")
-"""DuckDB's memory limit for one validation; beyond it, DuckDB spills to disk."""
+MEMORY_LIMIT = os.environ.get("MOZART_VALIDATE_MEMORY_LIMIT", "128MB")
+"""DuckDB's memory limit for one validation; beyond it, DuckDB spills to disk.
+
+The only state that grows with the extract is the primary-key aggregate; capped
+at 128MB it spills instead: peak RSS 399 MB for both 1M and 3M rows, in the same
+time (512MB: 399 → 576 MB; 64MB: flat but twice as slow)."""
 BATCH_ROWS = 100_000
 COMPRESSION = "lz4"
 """accepted/quarantine are read once by the load: lz4 writes in half zstd's time."""
