@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, BooleanExpression, In
 
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import TableConfig, TenantConfig
@@ -172,15 +172,29 @@ def _raw_figures(
     table: TableConfig,
     manifest: ExtractManifest,
 ) -> tuple[int, Decimal | float | None]:
-    """Rows of raw in the extract's window (the whole table for full refresh)."""
+    """Rows of raw in the extract's window (the whole table for full refresh;
+    for snapshot tables, every row of the runs the extract read)."""
     row_filter: BooleanExpression = AlwaysTrue()
-    if table.cursor is not None and manifest.window_end is not None:
+    run_key = getattr(table, "snapshot_key", None)
+    if run_key is not None:
+        runs = _distinct(Lake(tenant), [f.path for f in manifest.files], run_key)
+        row_filter = In(run_key, runs) if runs else AlwaysFalse()
+    elif table.cursor is not None and manifest.window_end is not None:
         row_filter = window_filter(table, manifest)
     column = table.reconcile_sum or table.primary_key[0]
     raw = catalog.load_table((tenant.raw_namespace, table.name))
     data = raw.scan(row_filter=row_filter, selected_fields=(column,)).to_arrow()
     total = pc.sum(data.column(column)).as_py() if table.reconcile_sum else None
     return data.num_rows, total
+
+
+def _distinct(lake: Lake, paths: list[str], column: str) -> list[object]:
+    values: set[object] = set()
+    for path in paths:
+        with lake.fs.open_input_file(path) as stream:
+            data = pq.read_table(stream, columns=[column])
+        values |= set(pc.unique(data.column(column)).to_pylist())
+    return sorted(value for value in values if value is not None)
 
 
 def _parquet_figures(
