@@ -36,7 +36,7 @@ def tenant_doc_md(tenant: TenantConfig) -> str:
         f"- **Source**: {source.type}, {_where(tenant)}\n"
         f"- **Schedule**: `{schedule.effective_cron}` ({schedule.timezone}); "
         f"production day starts {schedule.day_start_hour:02d}:00 local; "
-        f"{schedule.retries} retries every {schedule.retry_delay_minutes} min\n"
+        f"{schedule.retries} retries every {schedule.retry_delay_minutes:g} min\n"
         f"- **Alerts**: {alerts}"
         + (f"; pauses after {pause} failed runs in a row" if pause else "")
         + "\n"
