@@ -25,7 +25,7 @@ from tests.reliability.chaos import Recorder, lake_orphans, raw_figures
 from tests.reliability.pipeline import child_command, run_table, tenant_of, write_tenant
 
 DAY = date(2026, 11, 15)
-ROWS = 200_000
+ROWS = 80_000
 COLUMNS = [
     {"name": "id", "type": "bigint", "nullable": False},
     {"name": "note", "type": "string"},

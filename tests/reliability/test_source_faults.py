@@ -12,6 +12,7 @@ reconcile stage, which names both figures and ledgers them.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 import time
@@ -166,6 +167,7 @@ def test_source_connection_killed_mid_stream(
     with pytest.raises(SourceError) as caught:
         run_table(folder, "big", DAYS[0], "run-2")
     killer.join()
+    gc.collect()  # the killed session's cursor, collected under this test's filter
 
     assert killed, "the extract never reached the stall"
     error = str(caught.value)
