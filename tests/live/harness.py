@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -73,6 +74,8 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "mozart-live-admin"
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 TERMINAL_RUN_STATES = {"success", "failed"}
+TIMINGS: dict[str, float] = {}
+"""Wall times (seconds) tests record for the report at the end of the run."""
 
 
 class LiveAirflowError(RuntimeError):
@@ -148,6 +151,7 @@ class AirflowServices:
     def start(self) -> None:
         """Database, `airflow db migrate`, then every component; wait until healthy."""
         started = time.monotonic()
+        _interrupt_on_sigterm()  # `timeout`/CI stopping the tests still tears down
         _create_database(self.database)
         self._write_passwords_file()
         if self.executor == "CeleryExecutor":
@@ -159,7 +163,11 @@ class AirflowServices:
         for component in self.components:
             self._spawn(component, _component_command(component, self.api_port))
         for index in range(1, self.celery_workers + 1):
-            self._spawn(f"celery-worker{index}", self._worker_command(index))
+            self._spawn(
+                f"celery-worker{index}",
+                self._worker_command(index),
+                self._worker_env(index),
+            )
         self.wait_healthy()
         log.info(
             "live Airflow up in %.1f s at %s", time.monotonic() - started, self.api_url
@@ -435,6 +443,9 @@ class AirflowServices:
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "20",
+            # Dozens of tenants in one file on a loaded machine: parse patiently.
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180",
+            "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "240",
             # LocalExecutor workers fork from a server that imported the task
             # stack once: each task skips seconds of imports.
             "AIRFLOW__CORE__MP_START_METHOD": "forkserver",
@@ -467,13 +478,26 @@ class AirflowServices:
             "--skip-serve-logs",
         ]
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _worker_env(self, index: int) -> dict[str, str]:
+        """One worker's identity: its own host name in the task instances."""
+        return {
+            **self.process_env,
+            "MOZART_LIVE_WORKER": f"worker{index}",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.live.worker_identity.hostname",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(ROOT), self.process_env.get("PYTHONPATH")])
+            ),
+        }
+
+    def _spawn(
+        self, name: str, args: list[str], env: Mapping[str, str] | None = None
+    ) -> None:
         log_path = self.home / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as sink:
             popen = subprocess.Popen(
                 [str(BIN / "airflow"), *args],
-                env=self.process_env,
+                env=dict(env or self.process_env),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -486,6 +510,19 @@ class AirflowServices:
         dead = [p.name for p in self.processes if p.popen.poll() is not None]
         if dead:
             raise LiveAirflowError(f"component(s) exited: {dead}")
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM ends Python without running `finally` blocks; make it an interrupt
+    so that teardown (processes, database) still runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _component_command(name: str, api_port: int) -> list[str]:

@@ -1,0 +1,53 @@
+"""Session-wide inputs of the live tests: the demo source and the tenant templates.
+
+The live tests run only through `make live` (part of `make test`); the default
+pytest run leaves this folder out (`--ignore=tests/live` in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from mozart_etl.demo.generate import SourceSummary, generate_demo_source
+from tests.live.harness import TIMINGS
+from tests.live.tenants import FULL, RAW, Template, build_template
+
+
+@pytest.fixture(scope="session")
+def live_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("live")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mozart_home_dir() -> Path:
+    """Where tenants' lakes, catalogs and warehouses go (the session's MOZART_HOME)."""
+    return Path(os.environ["MOZART_HOME"])
+
+
+@pytest.fixture(scope="session")
+def demo_source(live_dir: Path) -> SourceSummary:
+    """The deterministic demo MES source (SQLite), generated once; tests copy it."""
+    return generate_demo_source(live_dir / "sources" / "plant.sqlite")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The wall times the issue asks for, at the end of the run."""
+    for name, seconds in TIMINGS.items():
+        terminalreporter.write_line(f"live timing: {name}: {seconds:.1f}")
+
+
+@pytest.fixture(scope="session")
+def templates(live_dir: Path) -> dict[str, Path]:
+    """Both tenant templates, their dbt manifests built side by side."""
+    kinds: tuple[Template, ...] = (FULL, RAW)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        folders = pool.map(lambda t: build_template(live_dir / "templates", t), kinds)
+        return {kind.name: folder for kind, folder in zip(kinds, folders, strict=True)}
