@@ -19,7 +19,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help env demo browser test test-fast chaos lint format manifests sync validate bench lock clean
+.PHONY: help env demo browser test test-fast live chaos lint format manifests sync validate bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ browser: ## Debian's chromium + chromedriver for the browser test (apt-get, only
 test: lint manifests browser ## The whole suite (lint, then pytest against the real services)
 	$(BIN)/mozart validate
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/live
+
+live: manifests ## Live Airflow (scheduler, backfill, clear, pools, Celery): tests/live; `make test` runs it
+	$(BIN)/python -m pytest tests/live
 
 chaos: manifests ## Fault matrix (tests/reliability; `make test` runs it too): table of lost/dups/leaks
 	@mkdir -p $(MOZART_HOME)
