@@ -82,11 +82,17 @@ class SourceConfig(FrozenModel):
     conn_id: str | None = Field(
         default=None, description="Airflow connection id; overrides host/user/…"
     )
+    pool: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,256}$",
+        description="Airflow pool of the extract tasks: tenants sharing a source "
+        "database share one pool, which bounds the connections it gets.",
+    )
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
-    _unset_if_blank = field_validator("host", "port", "user", "conn_id", mode="before")(
-        _blank_to_none
-    )
+    _unset_if_blank = field_validator(
+        "host", "port", "user", "conn_id", "pool", mode="before"
+    )(_blank_to_none)
 
     @model_validator(mode="after")
     def _server_needs_host(self) -> SourceConfig:

@@ -23,6 +23,7 @@ from airflow.sdk import (
     Param,
     TaskGroup,
     XComArg,
+    get_parsing_context,
 )
 from airflow.sdk.exceptions import AirflowFailException
 from cosmos import DbtTaskGroup
@@ -56,8 +57,13 @@ def build_tenant_dags(root: Path | None = None) -> dict[str, DAG]:
     intruders = isolation_errors(
         {t.tenant_id: t for t in loaded.values() if isinstance(t, TenantConfig)}
     )
+    # A task's process needs only its own DAG: building every tenant's would
+    # cost each task the whole parse (seconds with hundreds of tenants).
+    only = get_parsing_context().dag_id
     with _quiet_cosmos_rendering():
         for folder, tenant in loaded.items():
+            if only is not None and folder.name != only:
+                continue
             try:
                 if isinstance(tenant, Exception):
                     raise tenant
@@ -167,6 +173,7 @@ def _table_group(
             task_id="extract",
             python_callable=tasks.run_extract,
             op_kwargs={**common, "day_vars": day_vars},
+            pool=tenant.source.pool or tenant_pool(tenant),
         )
         validate = StageOperator(
             stage="validate",
