@@ -40,18 +40,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Generate dbt sources from tenant.yaml; `--check` only reports stale files."""
+    """Generate dbt sources, mart contracts and mapped models from tenant.yaml;
+    `--check` only reports stale files."""
+    from mozart_etl.dbt.mapping import stale_generated
     from mozart_etl.dbt.sources import generated_files, sync_file
 
     stale = 0
     for folder, result in iter_tenants(args.tenants_dir):
         if isinstance(result, ConfigError):
             return 1
-        for path, content in generated_files(folder, result).items():
+        wanted = generated_files(folder, result)
+        for path, content in wanted.items():
             if not sync_file(path, content, check=args.check):
                 stale += 1
                 verb = "is stale" if args.check else "written"
                 log.info("tenant %s: %s %s", result.tenant_id, path, verb)
+        for path in stale_generated(folder, wanted):
+            stale += 1
+            if not args.check:
+                path.unlink()
+            verb = "is no longer generated" if args.check else "removed"
+            log.info("tenant %s: %s %s", result.tenant_id, path, verb)
     if args.check and stale:
         log.error("%d generated dbt file(s) are stale: run `mozart sync`", stale)
         return 1

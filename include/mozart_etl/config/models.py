@@ -34,6 +34,8 @@ from mozart_etl.config.constants import (
     Severity,
     SourceType,
 )
+from mozart_etl.config.mapping import MartMapping
+from mozart_etl.config.plan_version import PlanVersionConfig
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -504,6 +506,11 @@ class TableConfig(FrozenModel):
         description="A numeric column whose sum over the window the reconcile "
         "stage compares between the source and raw (the count always is).",
     )
+    mapping: MartMapping | None = Field(
+        default=None,
+        description="Map this table onto a product mart's standard staging "
+        "model; `mozart sync` generates the staging and mart models.",
+    )
     transform: str | None = Field(
         default=None,
         pattern=TRANSFORM_PATTERN,
@@ -545,6 +552,9 @@ class TableConfig(FrozenModel):
                 raise ValueError(
                     f"reconcile_sum {self.reconcile_sum!r} must be a numeric column"
                 )
+        if self.mapping is not None:
+            for column in self.mapping.raw_columns():
+                _require_column(names, column, f"mapping onto {self.mapping.mart}")
         if self.mapping is not None:
             for column in self.mapping.raw_columns():
                 _require_column(names, column, f"mapping onto {self.mapping.mart}")
@@ -746,6 +756,10 @@ class TenantConfig(FrozenModel):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     tables: list[TableConfig] = Field(min_length=1)
     publish: PublishConfig | None = None
+    plan_version: PlanVersionConfig = Field(
+        default_factory=PlanVersionConfig,
+        description="The `plan_ver` run parameter of the APS master marts.",
+    )
 
     @property
     def raw_namespace(self) -> str:

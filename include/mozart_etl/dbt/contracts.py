@@ -23,15 +23,27 @@ HEADER = (
 )
 
 
-def product_standard() -> dict[str, Any]:
+def _standard() -> dict[str, Any]:
     path = shared_dbt_dir() / "product_standard.yml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["marts"]
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def render_mart_contracts(tenant: TenantConfig) -> str:
+def product_standard() -> dict[str, Any]:
+    return _standard()["marts"]
+
+
+def standard_staging() -> dict[str, dict[str, str]]:
+    """Standard staging models (name → column → SQL type) a mapping may generate."""
+    return _standard().get("staging", {})
+
+
+def render_mart_contracts(tenant: TenantConfig, present: set[str] | None = None) -> str:
+    """Contracts of every required mart, and of the optional ones (`required:
+    false`, e.g. the master marts) the tenant has a model for (`present`)."""
     models = [
         _model(name, spec, tenant.tenant_id)
         for name, spec in product_standard().items()
+        if spec.get("required", True) or name in (present or set())
     ]
     body = yaml.safe_dump(
         {"version": 2, "models": models}, sort_keys=False, allow_unicode=True, width=100

@@ -21,6 +21,7 @@ PLACEHOLDER_DAY_VARS = {
     "production_day": "1970-01-01",
     "window_start": "1970-01-01T00:00:00+00:00",
     "window_end": "1970-01-02T00:00:00+00:00",
+    "plan_ver": "placeholder",
 }
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.dbt.contracts import MARTS_FILE, render_mart_contracts
+from mozart_etl.dbt.mapping import generated_models, mart_models
 from mozart_etl.dbt.project import SOURCES_FILE, tenant_dbt_dir
 
 HEADER = "# Generated from tenant.yaml by `mozart sync`: do not edit by hand.\n"
@@ -44,11 +45,15 @@ def sources_path(tenant_folder: Path) -> Path:
 
 
 def generated_files(tenant_folder: Path, tenant: TenantConfig) -> dict[Path, str]:
-    """Every file `mozart sync` owns in a tenant's dbt project, with its content."""
+    """Every file `mozart sync` owns in a tenant's dbt project, with its content:
+    sources, mart contracts, and the models generated from column mappings."""
     project = tenant_dbt_dir(tenant_folder)
+    models = generated_models(tenant_folder, tenant)
+    present = mart_models(tenant_folder, models)
     return {
         sources_path(tenant_folder): render_sources(tenant),
-        project / MARTS_FILE: render_mart_contracts(tenant),
+        project / MARTS_FILE: render_mart_contracts(tenant, present),
+        **models,
     }
 
 

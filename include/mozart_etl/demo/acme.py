@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import pymysql
 from pydantic import BaseModel
 
+from mozart_etl.demo import acme_master
 from mozart_etl.demo.generate import (
     _GROUP_LAYOUT,
     _Equipment,
@@ -116,6 +117,7 @@ DDL = {
         crt_dt TIMESTAMP(6) NOT NULL COMMENT '계획 생성 일시',
         PRIMARY KEY (plan_id, line_seq)) COMMENT '생산 계획 (계획 실행별 스냅샷)'""",
 }
+DDL.update(acme_master.DDL)  # APS master data: items, BOM, demand (acme_master.py)
 _HOUR = 3600
 _REMARKS = ("재작업 필요", "표면 스크래치", "파티클 검출", "정상")
 
@@ -383,6 +385,13 @@ def _rows_as_of(plant: _Plant, cut: int) -> dict[str, list[tuple[object, ...]]]:
         "tb_eqp_evt": events,
         "tb_insp_rslt": results,
         "tb_plan": [row for row in plant.plans if row[9] < cut_at],  # type: ignore[operator]
+        **acme_master.rows_as_of(
+            ACME_SEED,
+            ACME_LAST_DAY,
+            int(HISTORY_START.timestamp()),
+            int(HISTORY_END.timestamp()),
+            cut,
+        ),
     }
 
 

@@ -35,6 +35,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from mozart_etl.demo import master_data
+
 log = logging.getLogger(__name__)
 
 TENANT_TZ = "Asia/Seoul"
@@ -117,6 +119,7 @@ _DDL = {
         planned_qty INTEGER NOT NULL, planned_start TEXT, planned_end TEXT,
         created_at TEXT NOT NULL, PRIMARY KEY (plan_run_id, line_no))""",
 }
+_DDL.update(master_data.DDL)  # APS master data: items, BOM, demand
 
 
 class SourceSummary(BaseModel):
@@ -634,6 +637,20 @@ def _write_lots(
     return counts[0], counts[1]
 
 
+def _write_master_data(
+    conn: sqlite3.Connection, seed: int, start: int, end: int
+) -> dict[str, int]:
+    """Items, BOM and demand (their own RNG stream: identical at every scale)."""
+    rng = random.Random(f"{seed}:master-data")
+    return {
+        "item_master": _insert(conn, "item_master", master_data.item_rows(rng, start)),
+        "bom": _insert(conn, "bom", master_data.bom_rows(rng, DEMO_DAY)),
+        "demand": _insert(
+            conn, "demand", master_data.demand_rows(rng, DEMO_DAY, start, end)
+        ),
+    }
+
+
 def generate_demo_source(
     path: Path, *, seed: int = 20261119, scale: float = 1.0, days: int = 5
 ) -> SourceSummary:
@@ -704,6 +721,7 @@ def _write_source(
                 ),
             ),
         }
+        rows.update(_write_master_data(conn, seed, start, end))
         rows["lot_history"], rows["process_result"] = _write_lots(
             conn,
             lot_rng,

@@ -24,8 +24,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("mozart.demo")
 
 
-def run_tenant_day(tenant_id: str, day: date) -> DagRun:
-    """Run one tenant's DAG for production day `day` in this process (`dag.test`)."""
+def run_tenant_day(
+    tenant_id: str,
+    day: date,
+    *,
+    conf: dict[str, object] | None = None,
+    mark_success_pattern: str | None = None,
+) -> DagRun:
+    """Run one tenant's DAG for production day `day` in this process (`dag.test`).
+
+    `conf` adds run parameters (e.g. `plan_ver`); tasks matching
+    `mark_success_pattern` are marked successful instead of run.
+    """
     from airflow.models.dagbag import DagBag
 
     from mozart_etl.config.loader import project_root
@@ -38,7 +48,9 @@ def run_tenant_day(tenant_id: str, day: date) -> DagRun:
     window = production_day(day, schedule.timezone, schedule.day_start_hour)
     # Logical date = the day's end, so the run's data interval is the day itself.
     return bag.dags[tenant_id].test(
-        logical_date=window.end, run_conf={"production_day": day.isoformat()}
+        logical_date=window.end,
+        run_conf={"production_day": day.isoformat(), **(conf or {})},
+        mark_success_pattern=mark_success_pattern,
     )
 
 

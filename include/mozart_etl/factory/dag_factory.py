@@ -130,7 +130,8 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
                 type=["null", "string"],
                 format="date",
                 description="Process this production day instead of the interval's.",
-            )
+            ),
+            "plan_ver": plan_ver_param(tenant),
         },
     ) as dag:
         day = PythonOperator(
@@ -153,6 +154,21 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
             )
             groups[-1] >> publish  # after every mart model (and its tests)
     return dag
+
+
+def plan_ver_param(tenant: TenantConfig) -> Param:
+    """The plan version of the master marts, checked against the tenant's
+    pattern when the run is triggered (form, CLI `--conf`, REST API)."""
+    plan = tenant.plan_version
+    return Param(
+        None,
+        type=["null", "string"],
+        pattern=plan.pattern,
+        maxLength=64,
+        title="Plan version (plan_ver)",
+        description=f"Master marts are prepared for this plan version; must match "
+        f"{plan.pattern}. Empty: derived from the production day ({plan.default}).",
+    )
 
 
 def _table_group(

@@ -40,10 +40,11 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
 def run_vars(tenant: TenantConfig) -> dict[str, object]:
-    """dbt vars: the production day from the first task, plus the tenant's own."""
+    """dbt vars: the production day and plan version from the first task, plus
+    the tenant's own."""
     day_vars = {
         name: _DAY_VAR.format(name=name)
-        for name in ("production_day", "window_start", "window_end")
+        for name in ("production_day", "window_start", "window_end", "plan_ver")
     }
     return {"tenant_id": tenant.tenant_id, **tenant.dbt.vars, **day_vars}
 

@@ -48,15 +48,26 @@ def resolve_production_day(tenant_folder: str) -> dict[str, str]:
         start = context.get("data_interval_start") or context["logical_date"]
         day = production_day_of(start, schedule.timezone, schedule.day_start_hour)
     window = production_day(day, schedule.timezone, schedule.day_start_hour)
+    plan_ver = _plan_ver(tenant, context.get("params") or {}, day)
     _ensure_local_dirs(tenant)
     log.info(
-        "tenant %s: production day %s = [%s, %s) UTC",
+        "tenant %s: production day %s = [%s, %s) UTC, plan_ver %s",
         tenant.tenant_id,
         day,
         window.start.isoformat(),
         window.end.isoformat(),
+        plan_ver,
     )
-    return window.as_vars()
+    return {**window.as_vars(), "plan_ver": plan_ver}
+
+
+def _plan_ver(tenant: TenantConfig, params: dict[str, Any], day: date) -> str:
+    """The `plan_ver` param, or the tenant's default for the production day."""
+    requested = params.get("plan_ver")
+    try:
+        return tenant.plan_version.resolve(str(requested) if requested else None, day)
+    except ValueError as exc:  # the trigger's check was bypassed: never build it
+        raise AirflowFailException(f"tenant {tenant.tenant_id}: {exc}") from exc
 
 
 def _ensure_local_dirs(tenant: TenantConfig) -> None:
@@ -287,8 +298,13 @@ def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
 
     tenant = load_tenant(Path(tenant_folder))
     day = date.fromisoformat(day_vars["production_day"])
+    # A worker that just ran dbt-duckdb still holds its read-write connection to
+    # the warehouse, which forbids the read-only one publish opens.
+    forget_dbt_duckdb_environment(None)
     try:
-        result = publish_marts(tenant, day, _publish_target(tenant))
+        result = publish_marts(
+            tenant, day, _publish_target(tenant), day_vars.get("plan_ver")
+        )
     except MozartError as exc:
         _fail_or_retry(exc)
     return result.model_dump(mode="json")

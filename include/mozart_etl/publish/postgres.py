@@ -7,6 +7,8 @@ target table as it was:
 
 - `replace_day`: `DELETE` the production day's rows, `COPY` the mart's rows of
   that day;
+- `replace_plan_ver`: the same for the run's plan version (column `plan_ver`
+  of the master marts): other plan versions' rows are never touched;
 - `full`: `DELETE` every row, `COPY` the whole mart. Not a staging table swapped
   in by `RENAME`: a swap drops the grants, indexes and views the operational
   side hangs on the table, and `TRUNCATE` would lock its readers out for the
@@ -38,6 +40,8 @@ from mozart_etl.errors import ConfigError, PublishError, PublishRejected
 from mozart_etl.publish.warehouse import MartColumn, MartReader, day_column_of
 
 log = logging.getLogger(__name__)
+
+PLAN_VER_COLUMN = "plan_ver"
 
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 PG_TYPES = {
@@ -104,6 +108,7 @@ class PublishResult(BaseModel):
 
     tenant_id: str
     production_day: date
+    plan_ver: str | None = None
     target: str
     schema_name: str
     marts: list[MartPublished]
@@ -126,9 +131,13 @@ def pg_type(column: MartColumn) -> str:
 
 
 def publish_marts(
-    tenant: TenantConfig, day: date, target: PostgresTarget
+    tenant: TenantConfig,
+    day: date,
+    target: PostgresTarget,
+    plan_ver: str | None = None,
 ) -> PublishResult:
-    """Write every mart of the tenant's `publish:` block, all in one transaction."""
+    """Write every mart of the tenant's `publish:` block, all in one transaction
+    (`plan_ver`: the run's plan version, for marts in mode replace_plan_ver)."""
     config = tenant.publish
     if config is None:
         raise ConfigError("the tenant has no `publish:` block", tenant=tenant.tenant_id)
@@ -149,13 +158,15 @@ def publish_marts(
         ):
             _ensure_schema(conn, config.schema_)
             published = [
-                _publish_mart(conn, reader, tenant, mart, day) for mart in config.marts
+                _publish_mart(conn, reader, tenant, mart, day, plan_ver)
+                for mart in config.marts
             ]
     except psycopg.Error as exc:
         raise _publish_error(exc, target, tenant) from None
     result = PublishResult(
         tenant_id=tenant.tenant_id,
         production_day=day,
+        plan_ver=plan_ver,
         target=target.describe(),
         schema_name=config.schema_,
         marts=published,
@@ -194,13 +205,17 @@ def _publish_mart(
     tenant: TenantConfig,
     mart: PublishMart,
     day: date,
+    plan_ver: str | None = None,
 ) -> MartPublished:
     config = tenant.publish
     assert config is not None
     mode = config.mode_of(mart)
     columns = reader.columns(mart.mart)
     day_column = None
-    if mode == PublishMode.REPLACE_DAY or (
+    slice_value: date | str = day
+    if mode == PublishMode.REPLACE_PLAN_VER:
+        day_column, slice_value = _plan_ver_slice(tenant, mart, columns, plan_ver)
+    elif mode == PublishMode.REPLACE_DAY or (
         mode == PublishMode.UPSERT and _has_date(columns)
     ):
         day_column = day_column_of(
@@ -209,7 +224,7 @@ def _publish_mart(
     table = sql.Identifier(config.schema_, mart.target_table)
     created = _ensure_table(conn, config.schema_, mart, columns, mode)
     names = sql.SQL(", ").join(sql.Identifier(column.name) for column in columns)
-    rows = reader.rows(mart.mart, columns, day_column=day_column, day=day)
+    rows = reader.rows(mart.mart, columns, day_column=day_column, day=slice_value)
     if mode == PublishMode.UPSERT:
         deleted, written = 0, _upsert(conn, table, mart, columns, names, rows)
     else:
@@ -217,7 +232,7 @@ def _publish_mart(
         params: list[object] = []
         if day_column is not None:
             delete += sql.SQL(" WHERE {} = %s").format(sql.Identifier(day_column))
-            params.append(day)
+            params.append(slice_value)
         deleted = conn.execute(delete, params).rowcount
         written = _copy(conn, table, names, rows)
     published = MartPublished(
@@ -235,12 +250,35 @@ def _publish_mart(
         mart.mart,
         published.table,
         mode,
-        f" {day_column} = {day}" if day_column else "",
+        f" {day_column} = {slice_value}" if day_column else "",
         deleted,
         written,
         ", table created" if created else "",
     )
     return published
+
+
+def _plan_ver_slice(
+    tenant: TenantConfig,
+    mart: PublishMart,
+    columns: list[MartColumn],
+    plan_ver: str | None,
+) -> tuple[str, str]:
+    """replace_plan_ver: the mart's `plan_ver` column and the run's value."""
+    if plan_ver is None:
+        raise ConfigError(
+            f"publish {mart.mart!r}: mode replace_plan_ver needs the run's plan_ver",
+            tenant=tenant.tenant_id,
+            table=mart.mart,
+        )
+    if PLAN_VER_COLUMN not in {column.name for column in columns}:
+        raise PublishRejected(
+            f"mode replace_plan_ver needs a {PLAN_VER_COLUMN!r} column; "
+            f"{mart.mart} has {[column.name for column in columns]}",
+            tenant=tenant.tenant_id,
+            table=mart.mart,
+        )
+    return PLAN_VER_COLUMN, plan_ver
 
 
 def _has_date(columns: list[MartColumn]) -> bool:

@@ -98,7 +98,7 @@ class MartReader:
         columns: list[MartColumn],
         *,
         day_column: str | None = None,
-        day: date | None = None,
+        day: date | str | None = None,
     ) -> Iterator[tuple[object, ...]]:
         """The mart's rows (those of `day` when a day column is given), in batches."""
         names = ", ".join(quote(column.name) for column in columns)

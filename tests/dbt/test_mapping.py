@@ -1,0 +1,186 @@
+"""Onboarding by mapping: tenant.yaml column mappings → generated dbt models.
+
+On a copy of tenant `acme` (its master tables are mapped, not hand-written):
+`mozart sync --check` passes on the committed files, fails once a mapping
+changes until `mozart sync` regenerates, and a hand-written model replaces
+its generated twin. The generated SQL parses as Trino and DuckDB SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlglot
+from pydantic import ValidationError
+
+from mozart_etl.cli import main as mozart
+from mozart_etl.config.loader import load_tenant
+from mozart_etl.config.mapping import MartMapping
+from mozart_etl.dbt.mapping import generated_models, render_staging
+from mozart_etl.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+ACME = ROOT / "tenants" / "acme"
+GENERATED = {
+    "staging/_generated/stg_item_master.sql",
+    "staging/_generated/stg_bom.sql",
+    "staging/_generated/stg_demand.sql",
+    "marts/_generated/mart_item_master.sql",
+    "marts/_generated/mart_bom.sql",
+    "marts/_generated/mart_demand.sql",
+}
+
+
+@pytest.fixture
+def acme(tmp_path: Path) -> Path:
+    folder = tmp_path / "tenants" / "acme"
+    shutil.copytree(
+        ACME, folder, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs")
+    )
+    return folder
+
+
+def _sync(folder: Path, *args: str) -> int:
+    return mozart(["--tenants-dir", str(folder.parent), "sync", *args])
+
+
+def _models(folder: Path) -> set[str]:
+    models = folder / "dbt" / "models"
+    return {str(path.relative_to(models)) for path in models.rglob("_generated/*.sql")}
+
+
+def test_committed_models_are_what_the_mapping_generates(acme: Path) -> None:
+    assert _models(acme) == GENERATED
+    assert _sync(acme, "--check") == 0
+    tenant = load_tenant(acme)
+    for path, sql in generated_models(acme, tenant).items():
+        assert path.read_text(encoding="utf-8") == sql
+    staging = (acme / "dbt/models/staging/_generated/stg_demand.sql").read_text()
+    assert "from {{ source('raw', 'dmd') }}" in staging
+    assert "where (del_yn = 'N')" in staging
+    assert 'cast("dmd_no" as varchar) as demand_id' in staging
+    mart = (acme / "dbt/models/marts/_generated/mart_demand.sql").read_text()
+    assert "mozart_core.replace_plan_ver()" in mart
+    assert "{{ mozart_core.mart_demand() }}" in mart
+    contracts = (acme / "dbt/models/marts/_marts.yml").read_text()
+    assert "name: mart_demand" in contracts and "name: mart_wip" in contracts
+
+
+def test_check_fails_when_a_mapping_changed_until_synced(
+    acme: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    yaml_path = acme / "tenant.yaml"
+    yaml_path.write_text(
+        yaml_path.read_text().replace(
+            "filter: del_yn = 'N'", "filter: del_yn = 'N' and dmd_qty > 0"
+        )
+    )
+    with caplog.at_level(logging.INFO, logger="mozart"):
+        assert _sync(acme, "--check") == 1
+    assert "stg_demand.sql is stale" in caplog.text
+    assert (
+        "where (del_yn = 'N')\n"
+        in (acme / "dbt/models/staging/_generated/stg_demand.sql").read_text()
+    )  # check mode writes nothing
+
+    assert _sync(acme) == 0
+    assert _sync(acme, "--check") == 0
+    regenerated = (acme / "dbt/models/staging/_generated/stg_demand.sql").read_text()
+    assert "where (del_yn = 'N' and dmd_qty > 0)\n" in regenerated
+
+
+def test_a_hand_written_model_replaces_the_generated_one(
+    acme: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = acme / "dbt/models/staging/stg_bom.sql"
+    own.write_text("select 1 as parent_item_id\n")
+    with caplog.at_level(logging.INFO, logger="mozart"):
+        assert _sync(acme, "--check") == 1
+    assert "stg_bom.sql is no longer generated" in caplog.text
+    assert _sync(acme) == 0
+    assert _models(acme) == GENERATED - {"staging/_generated/stg_bom.sql"}
+    assert own.read_text() == "select 1 as parent_item_id\n"
+    assert _sync(acme, "--check") == 0
+
+
+@pytest.mark.parametrize("dialect", ["trino", "duckdb"])
+def test_generated_staging_sql_parses(acme: Path, dialect: str) -> None:
+    """The SQL around the Jinja calls (dbt renders those) parses per dialect."""
+    for path, sql in generated_models(acme, load_tenant(acme)).items():
+        if "staging" not in path.parts:
+            continue
+        plain = (
+            sql.replace("{{ config(materialized='table') }}", "")
+            .replace("{{ source('raw', ", "raw.")
+            .replace("') }}", "")
+            .replace("raw.'", "raw.")
+        )
+        statement = sqlglot.parse_one(plain, read=dialect)
+        assert statement.find(sqlglot.exp.Select) is not None, path
+
+
+def test_constants_are_escaped_literals_and_identifiers_quoted(acme: Path) -> None:
+    tenant = load_tenant(acme)
+    table = tenant.table("item_mst")
+    mapping = MartMapping.model_validate(
+        {
+            "mart": "mart_item_master",
+            "columns": {
+                **{
+                    k: v.model_dump(exclude_none=True)
+                    for k, v in table.mapping.columns.items()
+                },  # type: ignore[union-attr]
+                "item_group_id": {"constant": "O'Brien; drop"},
+            },
+        }
+    )
+    sql = render_staging(tenant, table, mapping, "stg_item_master")
+    assert "cast('O''Brien; drop' as varchar) as item_group_id" in sql
+    assert 'cast("item_cd" as varchar) as item_id' in sql
+
+
+def test_bad_mappings_name_tenant_table_and_column(acme: Path) -> None:
+    tenant = load_tenant(acme)
+    table = tenant.table("bom")
+    columns = {
+        k: v.model_dump(exclude_none=True) for k, v in table.mapping.columns.items()
+    }  # type: ignore[union-attr]
+
+    unmapped = MartMapping.model_validate(
+        {
+            "mart": "mart_bom",
+            "columns": {k: v for k, v in columns.items() if k != "qty_per"},
+        }
+    )
+    with pytest.raises(
+        ConfigError, match=r"tenant=acme table=bom.*unmapped \['qty_per'\]"
+    ):
+        render_staging(tenant, table, unmapped, "stg_bom")
+
+    broken = MartMapping.model_validate(
+        {"mart": "mart_bom", "columns": {**columns, "qty_per": {"expr": "unit_qty *"}}}
+    )
+    with pytest.raises(ConfigError, match=r"tenant=acme table=bom column=qty_per"):
+        render_staging(tenant, table, broken, "stg_bom")
+
+    with pytest.raises(ValidationError, match="one SQL expression"):
+        MartMapping.model_validate(
+            {"mart": "mart_bom", "columns": columns, "filter": "1=1; drop table x"}
+        )
+    with pytest.raises(ValidationError, match="exactly one of"):
+        MartMapping.model_validate(
+            {"mart": "mart_bom", "columns": {"qty_per": {"column": "a", "constant": 1}}}
+        )
+    yaml_path = acme / "tenant.yaml"
+    yaml_path.write_text(
+        yaml_path.read_text().replace(
+            "parent_item_id: prnt_item_cd", "parent_item_id: nope"
+        )
+    )
+    with pytest.raises(
+        ConfigError, match=r"mapping onto mart_bom: unknown column 'nope'"
+    ):
+        load_tenant(acme)
