@@ -555,9 +555,6 @@ class TableConfig(FrozenModel):
         if self.mapping is not None:
             for column in self.mapping.raw_columns():
                 _require_column(names, column, f"mapping onto {self.mapping.mart}")
-        if self.mapping is not None:
-            for column in self.mapping.raw_columns():
-                _require_column(names, column, f"mapping onto {self.mapping.mart}")
         for rule in self.rules:
             where = f"rule {rule.name or rule.type}"
             for column in _rule_columns(rule):
