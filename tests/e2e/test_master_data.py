@@ -94,7 +94,7 @@ def _warehouse_rows(
     warehouse: str, mart: str, plan_ver: str, schema: str = "demo"
 ) -> list[dict[str, Any]]:
     order = ", ".join(GRAINS[mart])
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with duckdb.connect(warehouse) as con:  # dbt-duckdb may hold it (same process)
         result = con.execute(
             f"SELECT * FROM {schema}.{mart} WHERE plan_ver = ? ORDER BY {order}",
             [plan_ver],
