@@ -1,0 +1,128 @@
+"""The Airflow UI in a real browser (Debian's headless Chromium via Playwright).
+
+A live Airflow 3 (api-server, scheduler, dag-processor, triggerer on a fresh
+PostgreSQL metadata database: tests/live/harness.py, see conftest.py) serves
+the repository's DAGs. The browser logs in (SimpleAuthManager), finds one DAG
+per tenant with its tags, opens the demo DAG's docs, triggers the demo
+production day from the trigger form, and waits until the grid shows the run
+green. Each step leaves a screenshot in tests/browser/screenshots/
+(git-ignored); docs/ui-docs.png and docs/ui-grid.png are copies of two.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from mozart_etl.config.loader import load_tenant, tenant_folders
+from mozart_etl.demo.generate import DEMO_DAY
+from tests.browser.conftest import ROOT, LiveDemo
+from tests.live.harness import ADMIN_PASSWORD, ADMIN_USER
+
+SHOTS = Path(__file__).parent / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+def _shot(target: Page | Locator, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    target.screenshot(path=SHOTS / f"{name}.png")
+
+
+def test_operator_journey(live_demo: LiveDemo, browser: Browser) -> None:
+    airflow = live_demo.airflow
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(30_000)
+
+    # Log in with the simple auth manager's form.
+    page.goto(airflow.api_url)
+    page.fill("input[name=username]", ADMIN_USER)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+
+    # One DAG per tenant folder, each with its tenant and source tags.
+    page.goto(f"{airflow.api_url}/dags")
+    tenants = [load_tenant(folder) for folder in tenant_folders(ROOT / "tenants")]
+    for tenant in tenants:
+        # The innermost block holding the DAG's link and its tenant tag: its card.
+        link = page.get_by_role("link", name=tenant.tenant_id, exact=True)
+        card = (
+            page.locator("div")
+            .filter(has=link)
+            .filter(has_text=f"tenant:{tenant.tenant_id}")
+            .last
+        )
+        expect(card).to_contain_text(f"source:{tenant.source.type}")
+        expect(card).to_contain_text("mozart")
+        for other in tenants:
+            if other.tenant_id != tenant.tenant_id:
+                expect(card).not_to_contain_text(f"tenant:{other.tenant_id}")
+    _shot(page, "1-dag-list")
+
+    # The demo DAG explains itself: its docs, generated from tenant.yaml.
+    page.goto(f"{airflow.api_url}/dags/demo")
+    page.get_by_role("button", name="Dag Docs").click()
+    docs = page.get_by_role("dialog")
+    expect(docs).to_contain_text("Owner: aps-data-team")
+    expect(docs).to_contain_text("Source: sqlite, local file")
+    expect(docs).to_contain_text("iceberg://mozart/demo_raw/lot_history")
+    _shot(docs, "2-dag-docs")
+    page.keyboard.press("Escape")
+
+    # Trigger the demo production day from the form (it also unpauses the DAG).
+    page.get_by_role("button", name="Trigger Dag").click()
+    form = page.get_by_role("dialog")
+    page.fill("#element_production_day", DEMO_DAY.isoformat())
+    _shot(form, "3-trigger-form")
+    form.get_by_role("button", name="Trigger").click()
+    run_id = _triggered_run(live_demo)
+    live_demo.wait(run_id)
+    print(f"demo run through the live scheduler: {live_demo.run_seconds:.0f} s")
+
+    # The grid: the run green, its task groups expanded.
+    page.goto(f"{airflow.api_url}/dags/demo/runs/{quote(run_id, safe='')}")
+    page.get_by_role("button", name="Expand all task groups").click()
+    expect(page.get_by_text("dbt_marts").first).to_be_visible()
+    expect(page.get_by_text("mart_wip").first).to_be_visible()
+    expect(page.locator("body")).to_contain_text(re.compile("success", re.I))
+    _shot(page, "4-grid")
+
+
+def _triggered_run(live: LiveDemo) -> str:
+    """The run the form created, with the production day it was given."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = live.airflow.dag_runs("demo")
+        if runs:
+            (run,) = runs
+            assert run["run_type"] == "manual"
+            assert run["conf"]["production_day"] == DEMO_DAY.isoformat()
+            return str(run["dag_run_id"])
+        time.sleep(1)
+    raise AssertionError("the trigger form created no run")
