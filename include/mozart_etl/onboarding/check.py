@@ -6,9 +6,10 @@ present with supported types; primary key unique; cursor non-null and
 monotonic enough; row count, daily volume and extract-time estimates.
 
 Blockers (the first run would fail or load wrong data) make the command exit
-non-zero; warnings only inform. Key and cursor checks read the whole table up
-to `sample_rows` rows, else a bounded sample (the latest `sample_rows` rows by
-cursor, or by key) — the report says which.
+non-zero; warnings only inform. Row and NULL-cursor counts cover the whole
+table; key uniqueness and late rows read it whole up to `sample_rows` rows,
+else a bounded sample (the latest `sample_rows` rows by cursor, or by key) —
+the report says which.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def _check(
             )
         )
     if table.cursor is not None:
-        findings += _cursor_findings(table, conn, sample, scope, facts)
+        findings += _cursor_findings(table, conn, source, sample, facts)
     facts["daily_rows"] = _daily_rows(tenant, table, connector, conn, source, rows)
     facts.update(_extract_estimates(conn, rows_query, rows, facts["daily_rows"]))
     if table.mode != "full_refresh" and table.cursor is None:
@@ -214,21 +215,24 @@ def _duplicate_keys(conn: sa.Connection, sample: Any, key: list[str]) -> int:
 def _cursor_findings(
     table: TableConfig,
     conn: sa.Connection,
+    source: Any,
     sample: Any,
-    scope: str,
     facts: dict[str, Any],
 ) -> list[Finding]:
+    """NULL cursors over the whole table (a count, like the row count: a sample
+    ordered by the cursor would put NULLs first or last, by database); late
+    rows over the sample."""
     assert table.cursor is not None
-    cursor = sample.c[table.cursor]
+    cursor = source.c[table.cursor]
     nulls = _scalar(
-        conn, sa.select(sa.func.count()).select_from(sample).where(cursor.is_(None))
+        conn, sa.select(sa.func.count()).select_from(source).where(cursor.is_(None))
     )
     facts["null_cursors"] = nulls
     findings = []
     if nulls:
         findings.append(
             _blocker(
-                f"cursor {table.cursor} is NULL in {nulls:,} row(s) ({scope}): "
+                f"cursor {table.cursor} is NULL in {nulls:,} row(s) (full table): "
                 "those rows would never be extracted incrementally"
             )
         )
