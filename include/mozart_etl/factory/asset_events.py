@@ -47,7 +47,7 @@ def record_mart_event(tenant_folder: str, context: Any, result: Any = None) -> N
     """A dbt task's post-execute hook (bound to its tenant with `partial`): the
     mart's rows for the production day. Only mart `run` tasks have outlets;
     every other dbt task passes."""
-    # Cosmos adds an AssetAlias per task in Airflow 3; only our Assets count.
+    # Only our mart Assets (Cosmos's own, when its emission is on, are not ours).
     marts = [
         outlet
         for outlet in context["task"].outlets
@@ -56,25 +56,27 @@ def record_mart_event(tenant_folder: str, context: Any, result: Any = None) -> N
     if not marts:
         return
     tenant = load_tenant(Path(tenant_folder))
-    day = date.fromisoformat(
-        context["ti"].xcom_pull(task_ids="production_day")["production_day"]
-    )
+    run_vars = context["ti"].xcom_pull(task_ids="production_day")  # DAY_TASK_ID
     for asset in marts:
         model = asset.name.rsplit(".", 1)[-1]
-        extra = mart_event_extra(tenant, model, day)
+        extra = mart_event_extra(tenant, model, run_vars)
         context["outlet_events"][mart_asset(tenant, model)].extra = extra
         log.info("asset %s (%s): %s", asset.name, asset.uri, extra)
 
 
-def mart_event_extra(tenant: TenantConfig, model: str, day: date) -> dict[str, Any]:
-    """The mart's partition and rows: the production day's when the product
-    standard's grain starts with a date (daily marts), else the whole mart
-    (master data). On DuckDB only, read-only after dbt let go of the file:
-    Trino marts carry no count (no reader for them yet)."""
+def mart_event_extra(
+    tenant: TenantConfig, model: str, run_vars: dict[str, str]
+) -> dict[str, Any]:
+    """The mart's partition and its rows: the production day's when the product
+    standard's grain starts with a date (daily marts), the run's value of the
+    mart's `partition` column (e.g. `plan_ver` of master marts), else the whole
+    mart. DuckDB only, read-only once dbt let go of the file: Trino marts carry
+    no count (no reader for them yet)."""
+    day = run_vars["production_day"]
     extra: dict[str, Any] = {
         "tenant_id": tenant.tenant_id,
         "model": model,
-        "production_day": day.isoformat(),
+        "production_day": day,
         "target": str(tenant.dbt.target),
     }
     if tenant.dbt.target != DbtTarget.DUCKDB:
@@ -85,13 +87,15 @@ def mart_event_extra(tenant: TenantConfig, model: str, day: date) -> dict[str, A
 
     spec = product_standard().get(model, {})
     first = (spec.get("grain") or [None])[0]
-    daily = first is not None and spec["columns"][first]["type"] == "date"
+    column: str | None = None
+    value: date | str | None = None
+    if first is not None and spec["columns"][first]["type"] == "date":
+        column, value = first, date.fromisoformat(day)
+    elif spec.get("partition") in run_vars:
+        column = spec["partition"]
+        value = run_vars[column]
     forget_dbt_duckdb_environment(None)
     with MartReader(tenant) as reader:
-        if daily:
-            extra["partition"] = f"{first}={day.isoformat()}"
-            extra["rows"] = reader.count(model, day_column=first, day=day)
-        else:
-            extra["partition"] = "all"
-            extra["rows"] = reader.count(model)
+        extra["rows"] = reader.count(model, day_column=column, day=value)
+    extra["partition"] = f"{column}={value}" if column else "all"
     return extra

@@ -80,7 +80,11 @@ class MartReader:
         return [MartColumn(name, str(kind).upper()) for name, kind in rows]
 
     def count(
-        self, mart: str, *, day_column: str | None = None, day: date | None = None
+        self,
+        mart: str,
+        *,
+        day_column: str | None = None,
+        day: date | str | None = None,
     ) -> int:
         """The mart's rows (of `day` with a day column), for its Asset event."""
         sql = f"SELECT count(*) FROM {quote(self.schema)}.{quote(mart)}"
