@@ -1,9 +1,9 @@
 """Content fingerprints of a tenant's raw tables and marts, for "same result" checks.
 
 Rows are compared as sorted data, without the columns the pipeline stamps per
-run (names starting with `_`: run ids, load times), so two tenants that
-processed the same days in different orders or attempts compare equal exactly
-when their data does.
+run (names starting with `_`: run ids, load times) and the tenant's id, so two
+tenants that processed the same days in different orders or attempts compare
+equal exactly when their data does.
 """
 
 from __future__ import annotations
@@ -18,10 +18,17 @@ import pyarrow as pa
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.load.catalog import open_catalog
 
+TENANT_COLUMNS = frozenset({"tenant_id"})
+"""Marts name their tenant in every row; two tenants' data compares without it."""
+
 
 def table_fingerprint(table: pa.Table) -> tuple[int, str]:
     """(row count, sha256 of the sorted rows of the data columns)."""
-    columns = sorted(name for name in table.column_names if not name.startswith("_"))
+    columns = sorted(
+        name
+        for name in table.column_names
+        if not name.startswith("_") and name not in TENANT_COLUMNS
+    )
     rows = sorted(
         repr(tuple(row[name] for name in columns)) for row in table.to_pylist()
     )

@@ -355,6 +355,22 @@ class AirflowServices:
             f"{[(r['dag_run_id'], r['state']) for r in self.dag_runs(dag_id)]}"
         )
 
+    def wait_for_backfills(self, dag_id: str, timeout: float = 120) -> None:
+        """Until the scheduler has marked every backfill of `dag_id` completed
+        (a new one is refused while one is open)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            open_backfills = self.sql(
+                "SELECT count(*) FROM backfill "
+                "WHERE dag_id = %s AND completed_at IS NULL",
+                (dag_id,),
+            )[0][0]
+            if open_backfills == 0:
+                return
+            self._check_components()
+            time.sleep(1)
+        raise LiveAirflowError(f"{dag_id}: a backfill is still open")
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         body = self.api(
             "GET",
