@@ -63,6 +63,9 @@ def test_demo_tenant_loads_with_paths_under_mozart_home(mozart_home: Path) -> No
         "equipment_event",
         "process_result",
         "plan_production",
+        "item_master",
+        "bom",
+        "demand",
     ]
     lots = tenant.table("lot_history")
     assert (lots.mode, lots.cursor, lots.primary_key) == (

@@ -11,6 +11,8 @@ marked successful (tests/e2e/test_demo_dag.py runs them) to keep this short.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +33,7 @@ from tests.conftest import POSTGRES_DSN
 from tests.e2e.master_oracle import GRAINS, expected_master_marts
 
 ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
 MASTER = r"(item_master|bom|demand)"
 # Everything but the master tables, their models and publish is marked success.
 DAILY_TASKS = (
@@ -178,6 +181,16 @@ def test_master_marts_per_plan_version(tenant_copy: Path, postgres_db: str) -> N
         )
     assert "plan_ver" in str(refused.value)
     assert tenant.plan_version.pattern in str(refused.value)
+    # The same through the CLI users type (`airflow dags trigger --conf`).
+    cli = subprocess.run(
+        [AIRFLOW, "dags", "trigger", "demo", "--conf", '{"plan_ver": "W47"}'],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode != 0
+    assert "'W47' does not match" in cli.stderr + cli.stdout
+    assert tenant.plan_version.pattern in cli.stderr + cli.stdout
     assert len(DagRun.find(dag_id="demo")) == runs_before
 
 
