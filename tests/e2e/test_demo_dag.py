@@ -7,12 +7,10 @@ dbt (Cosmos task groups, DuckDB) → marts. Every mart value is compared with
 
 from __future__ import annotations
 
-import math
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 from airflow.models.dagbag import DagBag
@@ -22,50 +20,15 @@ from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
 from mozart_etl.demo.run import run_tenant_day
 from mozart_etl.lake import Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
+from tests.e2e.marts import MARTS, assert_rows_equal, mart_rows
 from tests.e2e.oracle import expected_marts
 
 ROOT = Path(__file__).resolve().parents[2]
-MARTS = {
-    "mart_wip": ["snapshot_date", "product_id", "step_id"],
-    "mart_cycle_time": ["work_date", "product_id", "step_id"],
-    "mart_lead_time": ["work_date", "product_id"],
-    "mart_plan_vs_actual": ["work_date", "product_id", "step_id"],
-    "mart_equipment_utilization": ["work_date", "equipment_id"],
-    "mart_line_balance": ["work_date", "equipment_group", "equipment_id"],
-}
-
 pytestmark = pytest.mark.e2e
 
 
 def _run_demo_dag(day: date) -> str:
     return str(run_tenant_day("demo", day).state)
-
-
-def _mart_rows(warehouse: str, mart: str, day: date) -> list[dict[str, Any]]:
-    date_column = MARTS[mart][0]
-    order = ", ".join(MARTS[mart])
-    with duckdb.connect(warehouse) as con:
-        result = con.execute(
-            f"SELECT * FROM demo.{mart} WHERE {date_column} = ? ORDER BY {order}", [day]
-        )
-        names = [d[0] for d in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, float) and actual is not None:
-        return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
-    return actual == expected
-
-
-def _assert_rows_equal(mart: str, actual: list[dict], expected: list[dict]) -> None:
-    assert len(actual) == len(expected), (
-        f"{mart}: {len(actual)} != {len(expected)} rows"
-    )
-    for got, want in zip(actual, expected, strict=True):
-        assert set(got) == set(want), f"{mart}: columns {sorted(got)} != {sorted(want)}"
-        wrong = {k: (got[k], v) for k, v in want.items() if not _same(got[k], v)}
-        assert not wrong, f"{mart} row {want}: (actual, expected) {wrong}"
 
 
 @pytest.fixture
@@ -103,15 +66,29 @@ def test_demo_dag_builds_marts_equal_to_the_oracle(demo_run: dict[str, Any]) -> 
         expected = summary.rows[table.name] - (3 if table.name == "lot_history" else 0)
         assert raw_rows == expected, table.name
 
-    oracle = expected_marts(
-        Path(tenant.source.database), DEMO_DAY, TENANT_TZ, exclude_keys=bad_keys
-    )
     warehouse = str(tenant.dbt.duckdb_path)
-    for mart in MARTS:
-        _assert_rows_equal(mart, _mart_rows(warehouse, mart, DEMO_DAY), oracle[mart])
+    _assert_marts_equal_the_oracle(tenant, warehouse, DEMO_DAY, bad_keys)
 
     # A rerun of the same day leaves every mart exactly as it was.
-    before = {mart: _mart_rows(warehouse, mart, DEMO_DAY) for mart in MARTS}
+    before = {mart: mart_rows(warehouse, mart, DEMO_DAY) for mart in MARTS}
     assert _run_demo_dag(DEMO_DAY) == "success"
-    after = {mart: _mart_rows(warehouse, mart, DEMO_DAY) for mart in MARTS}
+    after = {mart: mart_rows(warehouse, mart, DEMO_DAY) for mart in MARTS}
     assert after == before
+
+    # A backfill of the two days before: each day's marts from the complete
+    # history, the later day's marts untouched.
+    for day in (DEMO_DAY - timedelta(days=1), DEMO_DAY - timedelta(days=2)):
+        assert _run_demo_dag(day) == "success"
+        _assert_marts_equal_the_oracle(tenant, warehouse, day, bad_keys)
+    assert {mart: mart_rows(warehouse, mart, DEMO_DAY) for mart in MARTS} == before
+
+
+def _assert_marts_equal_the_oracle(
+    tenant: Any, warehouse: str, day: date, bad_keys: set[tuple[str, int]]
+) -> None:
+    oracle = expected_marts(
+        Path(tenant.source.database), day, TENANT_TZ, exclude_keys=bad_keys
+    )
+    for mart in MARTS:
+        assert oracle[mart], f"{mart} {day}: the oracle has no rows to compare"
+        assert_rows_equal(mart, mart_rows(warehouse, mart, day), oracle[mart])

@@ -56,6 +56,33 @@ def execution_mode() -> ExecutionMode:
     return ExecutionMode(os.environ.get("MOZART_COSMOS_EXECUTION_MODE", "local"))
 
 
+def cosmos_test_behavior() -> TestBehavior:
+    """A model's tests as their own task after it (AFTER_EACH, the default);
+    `MOZART_COSMOS_TEST_BEHAVIOR=build` runs them in the model's task (`dbt
+    build`: half the tasks; compared in bench/e2e.py)."""
+    return TestBehavior(os.environ.get("MOZART_COSMOS_TEST_BEHAVIOR", "after_each"))
+
+
+def dbt_global_flags() -> list[str]:
+    """`--no-write-json` unless OpenLineage is on (its processor reads the JSON
+    artifacts) or MOZART_DBT_WRITE_JSON=1: otherwise every dbt task rewrites
+    manifest.json, ~40 % of a small task's dbt time (docs/performance.md)."""
+    if os.environ.get("MOZART_DBT_WRITE_JSON") == "1" or _openlineage_on():
+        return []
+    return ["--no-write-json"]
+
+
+def _openlineage_on() -> bool:
+    from airflow.configuration import conf
+
+    if conf.getboolean("openlineage", "disabled", fallback=False):
+        return False
+    return any(
+        (conf.get("openlineage", option, fallback="") or "").strip() not in ("", "{}")
+        for option in ("transport", "config_path")
+    )
+
+
 def _load_mode() -> LoadMode:
     """The prebuilt manifest; `MOZART_COSMOS_LOAD_MODE` (e.g. `dbt_ls`) exists to
     compare alternatives in bench/parse.py, not for production."""
@@ -105,6 +132,7 @@ def dbt_task_group(
         "env": dbt_env(tenant),
         "install_deps": False,
         "emit_datasets": False,
+        "dbt_cmd_global_flags": dbt_global_flags(),
     }
     if tenant.dbt.pool:
         operator_args["pool"] = tenant.dbt.pool
@@ -131,7 +159,7 @@ def dbt_task_group(
             select=[]
             if load_mode == LoadMode.DBT_MANIFEST
             else [f"path:models/{layer}"],
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=cosmos_test_behavior(),
             # Not operator_args' `emit_datasets`: Cosmos overrides that with this.
             # Marts are Assets with stable URIs (factory/assets.py); Cosmos's own
             # would add path-based duplicates through an AssetAlias per task.
