@@ -37,7 +37,12 @@ from mozart_etl.config.constants import PublishMode
 from mozart_etl.config.models import PublishMart, PublishTarget, TenantConfig
 from mozart_etl.credentials import Credentials
 from mozart_etl.errors import ConfigError, PublishError, PublishRejected
-from mozart_etl.publish.warehouse import MartColumn, MartReader, day_column_of
+from mozart_etl.publish.warehouse import (
+    DAY_COLUMNS,
+    MartColumn,
+    MartReader,
+    day_column_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +220,13 @@ def _publish_mart(
     slice_value: date | str = day
     if mode == PublishMode.REPLACE_PLAN_VER:
         day_column, slice_value = _plan_ver_slice(tenant, mart, columns, plan_ver)
+    elif mode == PublishMode.REPLACE_DAY and _plan_versioned(mart, columns):
+        raise PublishRejected(
+            f"{mart.mart} holds one partition per plan version: publish it with "
+            "mode replace_plan_ver (replace_day would replace by its date column)",
+            tenant=tenant.tenant_id,
+            table=mart.mart,
+        )
     elif mode == PublishMode.REPLACE_DAY or (
         mode == PublishMode.UPSERT and _has_date(columns)
     ):
@@ -271,14 +283,29 @@ def _plan_ver_slice(
             tenant=tenant.tenant_id,
             table=mart.mart,
         )
-    if PLAN_VER_COLUMN not in {column.name for column in columns}:
+    if PLAN_VER_COLUMN not in _names(columns):
         raise PublishRejected(
             f"mode replace_plan_ver needs a {PLAN_VER_COLUMN!r} column; "
-            f"{mart.mart} has {[column.name for column in columns]}",
+            f"{mart.mart} has {_names(columns)}",
             tenant=tenant.tenant_id,
             table=mart.mart,
         )
     return PLAN_VER_COLUMN, plan_ver
+
+
+def _plan_versioned(mart: PublishMart, columns: list[MartColumn]) -> bool:
+    """A master mart (a `plan_ver` column, no production-day column): replace_day
+    would guess its day column (e.g. mart_demand's due_date) and be wrong."""
+    names = _names(columns)
+    return (
+        PLAN_VER_COLUMN in names
+        and mart.day_column is None
+        and not any(name in names for name in DAY_COLUMNS)
+    )
+
+
+def _names(columns: list[MartColumn]) -> list[str]:
+    return [column.name for column in columns]
 
 
 def _has_date(columns: list[MartColumn]) -> bool:
