@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TrinoConfig
 from mozart_etl.factory.asset_events import mart_event_extra
 from mozart_etl.factory.assets import mart_asset, raw_asset
+from mozart_etl.factory.dag_factory import build_tenant_dag
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_VARS = {"production_day": "2026-11-19", "plan_ver": "2026-11-W47V"}
@@ -68,3 +70,24 @@ def test_mart_event_counts_the_runs_partition(mozart_home: Path) -> None:
     assert (items["partition"], items["rows"]) == ("plan_ver=2026-11-W47V", 2)
     own = mart_event_extra(tenant, "mart_own", RUN_VARS)
     assert (own["partition"], own["rows"]) == ("all", 5)
+
+
+@pytest.mark.parametrize(
+    ("behavior", "builder"), [("after_each", "{m}.run"), ("build", "{m}_model_build")]
+)
+def test_the_tasks_that_write_declare_the_assets(
+    behavior: str, builder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOZART_COSMOS_TEST_BEHAVIOR", behavior)
+    folder = ROOT / "tenants" / "demo"
+    tenant = load_tenant(folder)
+    dag = build_tenant_dag(folder, tenant)
+    declared = {t.task_id: [a.uri for a in t.outlets] for t in dag.tasks if t.outlets}
+    marts = sorted(p.stem for p in (folder / "dbt" / "models" / "marts").glob("*.sql"))
+    assert declared == {
+        **{f"{t.name}.load": [raw_asset(tenant, t.name).uri] for t in tenant.tables},
+        **{
+            "dbt_marts." + builder.format(m=m): [mart_asset(tenant, m).uri]
+            for m in marts
+        },
+    }

@@ -262,13 +262,16 @@ def wire_dbt_dependencies(
 
 
 def declare_mart_outlets(marts: DbtTaskGroup, tenant: TenantConfig) -> None:
-    """Each mart model's `run` task updates that mart's Asset (downstream DAGs
-    schedule on them; the row count is attached after the run)."""
-    tasks_by_id = marts.dag.task_dict
-    for node in marts.dbt_graph.filtered_nodes.values():
-        run = tasks_by_id.get(f"{marts.group_id}.{node.name}.run")
-        if run is not None and node.resource_type.value == "model":
-            run.outlets = [mart_asset(tenant, node.name)]
+    """Each mart model's task that builds it updates that mart's Asset
+    (downstream DAGs schedule on them; the row count is attached after it ran):
+    the `run` task of the model's group, or its `build` task (test behaviour
+    `build`)."""
+    for node_id, node in marts.dbt_graph.filtered_nodes.items():
+        builder = marts.tasks_map.get(node_id)
+        if isinstance(builder, TaskGroup):
+            builder = builder.children.get(f"{builder.group_id}.run")
+        if isinstance(builder, BaseOperator) and node.resource_type.value == "model":
+            builder.outlets = [mart_asset(tenant, node.name)]
 
 
 def _source_load(node_id: str, loads: dict[str, BaseOperator]) -> BaseOperator | None:
