@@ -144,4 +144,4 @@ def test_main_reads_libpq_environment(
             "SELECT count(*) FROM information_schema.tables"
             " WHERE table_schema = 'public'"
         ).fetchone()
-    assert tables == 6
+    assert tables == 9  # six MES tables, item_master, bom, demand
