@@ -42,7 +42,7 @@ class RunSummary(BaseModel):
                 f"{t.table:<18}{t.extracted:>10}{t.accepted:>10}{t.quarantined:>10}"
                 f"{t.raw_rows:>10}"
             )
-        lines.append(f"\n{'mart (rows for the day)':<32}{'rows':>6}")
+        lines.append(f"\n{'mart (rows for the day/plan_ver)':<32}{'rows':>6}")
         lines += [f"{name:<32}{rows:>6}" for name, rows in self.marts.items()]
         lines += [
             "",
@@ -85,11 +85,18 @@ def summarise_run(tenant: TenantConfig, day: date, state: str) -> RunSummary:
             "WHERE table_schema = ? AND table_name LIKE 'mart_%' ORDER BY 1",
             [tenant.namespace],
         ).fetchall()
+        # Master marts: the rows of the plan version a run of the day builds by default.
+        plan_ver = tenant.plan_version.resolve(None, day)
         for (name,) in names:
-            column = MART_DATE_COLUMNS.get(name, "work_date")
             relation = f'"{tenant.namespace}"."{name}"'
+            columns = {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
+            column, value = (
+                ("plan_ver", plan_ver)
+                if "plan_ver" in columns
+                else (MART_DATE_COLUMNS.get(name, "work_date"), day)
+            )
             query = f'SELECT count(*) FROM {relation} WHERE "{column}" = ?'
-            marts[name] = con.execute(query, [day]).fetchall()[0][0]
+            marts[name] = con.execute(query, [value]).fetchall()[0][0]
     return RunSummary(
         tenant_id=tenant.tenant_id,
         production_day=day,
