@@ -52,6 +52,10 @@ class MartReader:
         self.schema = tenant.namespace
         self._con = duckdb.connect(tenant.dbt.duckdb_path, read_only=True)
         self._con.execute("SET TimeZone = 'UTC'")
+        # Qualified by the file's catalog too: a warehouse file named like the
+        # schema (plant.duckdb holding schema plant) makes `plant.mart` ambiguous.
+        (catalog,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
+        self._prefix = f"{quote(catalog)}.{quote(self.schema)}"
 
     def __enter__(self) -> MartReader:
         return self
@@ -87,7 +91,7 @@ class MartReader:
         day: date | str | None = None,
     ) -> int:
         """The mart's rows (of `day` with a day column), for its Asset event."""
-        sql = f"SELECT count(*) FROM {quote(self.schema)}.{quote(mart)}"
+        sql = f"SELECT count(*) FROM {self._prefix}.{quote(mart)}"
         params: list[object] = []
         if day_column is not None:
             sql += f" WHERE {quote(day_column)} = ?"
@@ -106,7 +110,7 @@ class MartReader:
     ) -> Iterator[tuple[object, ...]]:
         """The mart's rows (those of `day` when a day column is given), in batches."""
         names = ", ".join(quote(column.name) for column in columns)
-        sql = f"SELECT {names} FROM {quote(self.schema)}.{quote(mart)}"
+        sql = f"SELECT {names} FROM {self._prefix}.{quote(mart)}"
         params: list[object] = []
         if day_column is not None:
             sql += f" WHERE {quote(day_column)} = ?"
