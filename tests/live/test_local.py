@@ -121,12 +121,14 @@ def test_backfill_equals_single_days_in_reverse(
 
     backfilled = fingerprints(folders["bf"], FULL.tables, FULL.marts)
     assert backfilled == fingerprints(folders["rev"], FULL.tables, FULL.marts)
-    # The raw table holds exactly the source rows updated in the three days.
+    # The first load reads all history before its day's end, later ones their
+    # day: the raw table holds every source row updated before the last day's
+    # end, except the broken rows validation quarantined.
     source = folders["bf"].parent.parent / "sources" / "bf.sqlite"
     quarantined = {tuple(key) for key in demo_source.bad_lot_history_keys}
     expected = [
         key
-        for key in _source_keys_updated_between(source, DAYS[0], DAYS[-1])
+        for key in _source_keys_updated_before(source, DAYS[-1])
         if key not in quarantined
     ]
     loaded = raw_rows(folders["bf"], "lot_history").select(["lot_id", "step_seq"])
@@ -139,11 +141,18 @@ def test_reprocess_behaviours(local: tuple[AirflowServices, dict[str, Path]]) ->
     airflow, folders = local
     before = fingerprints(folders["bf"], FULL.tables, FULL.marts)
     airflow.wait_for_backfills("bf")
+    runs_before = {r["dag_run_id"]: r["end_date"] for r in airflow.dag_runs("bf")}
 
-    skipped = airflow.airflow(*BACKFILL, "--reprocess-behavior", "none", check=False)
-    assert skipped.returncode != 0
-    assert "No runs to create" in skipped.stdout + skipped.stderr
-    assert len(airflow.dag_runs("bf")) == 3
+    airflow.airflow(*BACKFILL, "--reprocess-behavior", "none")
+    airflow.wait_for_backfills("bf")
+    skipped = airflow.sql(
+        "SELECT exception_reason, dag_run_id FROM backfill_dag_run "
+        "WHERE backfill_id = (SELECT max(id) FROM backfill WHERE dag_id = 'bf')"
+    )
+    assert skipped == [("already exists", None)] * len(DAYS)
+    assert {r["dag_run_id"]: r["end_date"] for r in airflow.dag_runs("bf")} == (
+        runs_before
+    )
 
     last_day = ("--from-date", "2026-11-19T00:00:00+09:00")
     rerun = (*BACKFILL[:4], *last_day, *BACKFILL[6:])
@@ -151,6 +160,10 @@ def test_reprocess_behaviours(local: tuple[AirflowServices, dict[str, Path]]) ->
     airflow.wait_for_backfills("bf", timeout=400)
     runs = airflow.wait_for_runs("bf", 3, timeout=300)
     assert {r["state"] for r in runs} == {"success"}
+    rerun_ids = {
+        r["dag_run_id"] for r in runs if r["end_date"] != runs_before[r["dag_run_id"]]
+    }
+    assert rerun_ids == {"backfill__2026-11-19T15:00:00+00:00"}  # only the last day
     assert fingerprints(folders["bf"], FULL.tables, FULL.marts) == before
 
 
@@ -247,16 +260,13 @@ def _rename_table(source: Path, old: str, new: str) -> None:
         conn.execute(f'ALTER TABLE "{old}" RENAME TO "{new}"')
 
 
-def _source_keys_updated_between(
-    source: Path, first: date, last: date
-) -> list[tuple[str, int]]:
-    start = production_day(first, TZ).start.strftime("%Y-%m-%d %H:%M:%S")
+def _source_keys_updated_before(source: Path, last: date) -> list[tuple[str, int]]:
     end = production_day(last, TZ).end.strftime("%Y-%m-%d %H:%M:%S")
     with sqlite3.connect(source) as conn:
         rows = conn.execute(
             "SELECT lot_id, step_seq FROM lot_history "
-            "WHERE substr(updated_at, 1, 19) >= ? AND substr(updated_at, 1, 19) < ?",
-            (start, end),
+            "WHERE substr(updated_at, 1, 19) < ?",
+            (end,),
         ).fetchall()
     return sorted((str(lot), int(seq)) for lot, seq in rows)
 
