@@ -40,6 +40,16 @@ POSTGRES_DSN = os.environ.get(
 MYSQL_HOST = os.environ.get("MOZART_TEST_MYSQL_HOST", "127.0.0.1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs two workers, one per core), keep each
+    file's tests on one worker so module fixtures (a DAG run, a service) start
+    once; the browser package shares one live Airflow, so it stays together."""
+    for item in items:
+        path = item.path.relative_to(ROOT)
+        group = "tests/browser" if path.parts[:2] == ("tests", "browser") else path
+        item.add_marker(pytest.mark.xdist_group(str(group)))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
