@@ -11,8 +11,6 @@ neither drop nor double the extra hour.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -26,7 +24,6 @@ from mozart_etl.demo.acme import (
     ACME_DST_DAY,
     ACME_TZ,
     connect,
-    drop_acme_database,
     production_day_bounds,
     simulate,
     write_acme_source,
@@ -43,17 +40,6 @@ DAYS = [date(2026, 10, 30), ACME_DST_DAY, date(2026, 11, 1)]
 THRESHOLD_PCT = 15.0  # tenants/acme/tenant.yaml dbt.vars.line_balance_threshold_pct
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def acme_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """acme's MariaDB database, reached through the Airflow connection env var."""
-    name = f"mozart_acme_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("AIRFLOW_CONN_ACME_MES", f"mysql://root@127.0.0.1:3306/{name}")
-    try:
-        yield name
-    finally:
-        drop_acme_database(name)
 
 
 def test_acme_marts_equal_the_oracle_across_the_dst_change(

@@ -10,9 +10,7 @@ test_acme_dag.py runs them).
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +22,6 @@ from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.acme import (
     ACME_LAST_DAY,
     connect,
-    drop_acme_database,
     production_day_bounds,
     write_acme_source,
 )
@@ -41,16 +38,6 @@ PLAN_VER = "WHATIF-01"
 OPEN_END = date(9999, 12, 31)
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def acme_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    name = f"mozart_acme_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("AIRFLOW_CONN_ACME_MES", f"mysql://root@127.0.0.1:3306/{name}")
-    try:
-        yield name
-    finally:
-        drop_acme_database(name)
 
 
 def test_mapped_master_marts_equal_the_source(
