@@ -66,7 +66,7 @@ browser: ## Debian's chromium + chromedriver for the browser test (apt-get, only
 
 test: lint manifests browser ## The whole suite (lint, then pytest against the real services)
 	$(BIN)/mozart validate
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 	$(BIN)/python -m pytest tests/live
 
 live: manifests ## Live Airflow (scheduler, backfill, clear, pools, Celery): tests/live; `make test` runs it
