@@ -10,6 +10,7 @@ import os
 import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from cosmos import (
     DbtTaskGroup,
@@ -116,6 +117,30 @@ def profile_config(tenant: TenantConfig) -> ProfileConfig:
     )
 
 
+def after_dbt_task(
+    tenant_folder: str,
+    saved: dict[str, str | None],
+    context: Any,
+    result: Any = None,
+) -> None:
+    """A dbt task's post-execute hook: record the mart's Asset event, then put
+    back the environment variables Cosmos leaves behind.
+
+    With the OpenLineage provider installed, Cosmos copies the task's `env`
+    into os.environ for its artifact processor and never restores it; a
+    process that runs several tenants' tasks (`dag.test`, a reused worker)
+    would then resolve the next tenant's `${VAR:default}` with this one's.
+    """
+    try:
+        record_mart_event(tenant_folder, context, result)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def dbt_task_group(
     tenant_folder: Path, tenant: TenantConfig, layer: str
 ) -> DbtTaskGroup:
@@ -139,7 +164,10 @@ def dbt_task_group(
     if tenant.dbt.target == DbtTarget.DUCKDB:
         operator_args["pre_execute"] = forget_dbt_duckdb_environment
     # Mart `run` tasks get Asset outlets (dag_factory); this attaches the rows.
-    operator_args["post_execute"] = partial(record_mart_event, str(tenant_folder))
+    environment = operator_args["env"]
+    assert isinstance(environment, dict)
+    saved = {key: os.environ.get(key) for key in environment}
+    operator_args["post_execute"] = partial(after_dbt_task, str(tenant_folder), saved)
     return DbtTaskGroup(
         group_id=f"dbt_{layer}",
         project_config=ProjectConfig(
