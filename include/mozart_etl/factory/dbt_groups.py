@@ -156,7 +156,6 @@ def dbt_task_group(
         "vars": run_vars(tenant),
         "env": dbt_env(tenant),
         "install_deps": False,
-        "emit_datasets": False,
         "dbt_cmd_global_flags": dbt_global_flags(),
     }
     if tenant.dbt.pool:
