@@ -79,6 +79,7 @@ def copy_tenant(
     source: Path,
     start_date: date = date(2026, 11, 15),
     source_pool: str | None = None,
+    alerting: dict[str, Any] | None = None,
 ) -> Path:
     """Tenant `tenant_id` from a built template, reading the SQLite file `source`."""
     folder = tenants_dir / tenant_id
@@ -88,6 +89,8 @@ def copy_tenant(
     if source_pool:
         config["source"]["pool"] = source_pool
     config["schedule"]["start_date"] = start_date
+    if alerting:
+        config["alerting"] = {**config.get("alerting", {}), **alerting}
     _write_config(folder, config)
     return folder
 

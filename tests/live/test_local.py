@@ -45,6 +45,7 @@ BACKFILL = (
 FULL_TENANTS = ("bf", "rev", "clr", "clr_ref")
 POOLED = {f"p{n:02d}": ("plant_a" if n <= 10 else "plant_b") for n in range(1, 21)}
 SOURCE_POOLS = {"source_plant_a": 1, "source_plant_b": 2}
+DOWN = "down"
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +75,19 @@ def local(
             source=sources / f"{plant}.sqlite",
             source_pool=f"source_{plant}",
         )
+    # A source that is not there (its folder does not exist): every run fails.
+    folders[DOWN] = copy_tenant(
+        templates[RAW.name],
+        RAW,
+        tenants_dir,
+        DOWN,
+        source=live_dir / "no_such_folder" / "plant.sqlite",
+        alerting={"max_consecutive_failed_runs": 3},
+    )
     sync_sources(tenants_dir)
     pools = (
         tenant_pools(FULL_TENANTS, dbt=True)
-        | tenant_pools(POOLED, dbt=False)
+        | tenant_pools((*POOLED, DOWN), dbt=False)
         | SOURCE_POOLS
     )
     services = AirflowServices(
@@ -240,6 +250,28 @@ def test_twenty_tenants_share_source_pools(
     expected = _source_count(folders["p01"].parent.parent / "sources", "equipment")
     for tenant_id in POOLED:
         assert raw_rows(folders[tenant_id], "equipment").num_rows == expected
+
+
+def test_a_source_down_for_three_runs_pauses_the_dag(
+    local: tuple[AirflowServices, dict[str, Path]],
+) -> None:
+    """Scenario 15 of the reliability matrix under the real scheduler: the DAG
+    pauses itself once its last three runs failed (`max_consecutive_failed_runs`),
+    not before."""
+    airflow, _ = local
+    airflow.set_paused(DOWN, False)
+    paused_after: list[bool] = []
+    for number, day in enumerate(DAYS, start=1):
+        run_id = f"down_{number}"
+        airflow.trigger(DOWN, run_id, conf={"production_day": day.isoformat()})
+        airflow.wait_for_run(DOWN, run_id, state="failed", timeout=300)
+        paused_after.append(airflow.api("GET", f"/dags/{DOWN}").json()["is_paused"])
+    assert paused_after == [False, False, True]
+    states = airflow.sql(
+        "SELECT state FROM task_instance WHERE dag_id = %s AND task_id = %s",
+        (DOWN, "equipment.extract"),
+    )
+    assert sorted(state for (state,) in states) == ["failed"] * 3
 
 
 def _instant(text: str) -> datetime:

@@ -272,3 +272,35 @@ def tenant_source(tenant: TenantConfig) -> Path:
 
 def _lot(row: dict[str, Any]) -> str:
     return str(row["lot_id"])
+
+
+def test_tasks_register_the_lake_secret_key_with_the_masker(tmp_path: Path) -> None:
+    """pyarrow and PyIceberg get the S3 secret key; should an error of theirs echo
+    the request, Airflow's log masker must already know every form of it."""
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from mozart_etl.credentials import secret_forms
+    from mozart_etl.factory import tasks
+
+    secret = "lake-Secret-Only-Here-91d2"
+    data = tenant_dict(
+        tmp_path,
+        [table_dict("lots", COLUMNS, primary_key=["lot_id"])],
+        tenant_id="masked",
+    )
+    data["storage"] = {
+        "lake_root": f"s3://{BUCKET}/{PREFIX}",
+        "s3": {"access_key_id": ACCESS_KEY, "secret_access_key": secret},
+    }
+    folder = tmp_path / "masked"
+    folder.mkdir()
+    (folder / "tenant.yaml").write_text(json.dumps(data), encoding="utf-8")
+    forms = secret_forms(secret, user=ACCESS_KEY)
+    assert all(form in redact(f"x {form} y") for form in forms)  # not known yet
+
+    tenant = tasks._load_tenant(folder)
+
+    assert tenant.storage.s3 is not None
+    for form in forms:
+        redacted = redact(f"x {form} y")
+        assert form not in redacted and "***" in redacted, form

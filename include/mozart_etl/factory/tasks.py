@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from mozart_etl.calendar import ProductionDay, production_day, production_day_of
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.credentials import Credentials
+from mozart_etl.credentials import Credentials, secret_forms
 from mozart_etl.errors import MozartError, ValidationFailed
 from mozart_etl.factory.asset_events import raw_event_extra, record_raw_event
 
@@ -36,9 +36,24 @@ def _fail_or_retry(exc: MozartError) -> None:
     raise exc
 
 
+def _load_tenant(folder: Path) -> TenantConfig:
+    """The tenant's config, its lake's S3 secret key (every form) registered with
+    Airflow's log masker: pyarrow and PyIceberg get it, and their errors may
+    echo the request that carried it."""
+    tenant = load_tenant(folder)
+    s3 = tenant.storage.s3
+    if s3 is not None and s3.secret_access_key is not None:
+        from airflow.sdk.log import mask_secret
+
+        secret = s3.secret_access_key.get_secret_value()
+        for form in secret_forms(secret, user=s3.access_key_id):
+            mask_secret(form)
+    return tenant
+
+
 def resolve_production_day(tenant_folder: str) -> dict[str, str]:
     """The production day of this run: the `production_day` param, or the interval's."""
-    tenant = load_tenant(Path(tenant_folder))
+    tenant = _load_tenant(Path(tenant_folder))
     context = get_current_context()
     schedule = tenant.schedule
     requested = (context.get("params") or {}).get("production_day")
@@ -93,7 +108,7 @@ def run_extract(
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.load.iceberg import raw_table_exists
 
-    tenant = load_tenant(Path(tenant_folder))
+    tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     connector = _source_connector(tenant)
     initial = not raw_table_exists(open_catalog(tenant), tenant, table)
@@ -152,7 +167,7 @@ def run_validate(
     from mozart_etl.lake import ExtractManifest
     from mozart_etl.validate.validator import validate_extract
 
-    tenant = load_tenant(Path(tenant_folder))
+    tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     extract = ExtractManifest.model_validate(manifest)
     try:
@@ -189,7 +204,7 @@ def run_transform(
     from mozart_etl.validate.validator import ValidationReport
 
     folder = Path(tenant_folder)
-    tenant = load_tenant(folder)
+    tenant = _load_tenant(folder)
     table = tenant.table(table_name)
     run_id = str(get_current_context()["run_id"])
     validation = ValidationReport.model_validate(report)
@@ -214,7 +229,7 @@ def run_load(
     from mozart_etl.transform.stage import read_manifest, read_output
     from mozart_etl.validate.validator import ValidationReport, read_accepted
 
-    tenant = load_tenant(Path(tenant_folder))
+    tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     validation = ValidationReport.model_validate(report)
     lake = Lake(tenant)
@@ -256,7 +271,7 @@ def run_reconcile(
     from mozart_etl.load.ledger import record_reconciliation
     from mozart_etl.load.reconcile import mismatch_error, reconcile
 
-    tenant = load_tenant(Path(tenant_folder))
+    tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     extract = ExtractManifest.model_validate(manifest)
     catalog = open_catalog(tenant)
@@ -296,7 +311,7 @@ def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
     """Copy the production day's marts to the tenant's target PostgreSQL."""
     from mozart_etl.publish.postgres import publish_marts
 
-    tenant = load_tenant(Path(tenant_folder))
+    tenant = _load_tenant(Path(tenant_folder))
     day = date.fromisoformat(day_vars["production_day"])
     # A worker that just ran dbt-duckdb still holds its read-write connection to
     # the warehouse, which forbids the read-only one publish opens.
