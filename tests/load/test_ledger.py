@@ -184,3 +184,30 @@ def test_a_rejected_extract_is_ledgered_with_its_counts(tmp_path: Path) -> None:
     assert row["rows_loaded"] is None and row["snapshot_id"] is None
     assert "ValidationFailed" in row["error"]
     assert not catalog.table_exists(("acme_raw", "lots"))
+
+
+def test_the_ledger_stays_small_and_keeps_every_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Old snapshots are expired and files compacted, so writes do not slow down
+    run after run; no record is lost on the way (thresholds lowered here)."""
+    from mozart_etl.load import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "LEDGER_SNAPSHOTS_KEPT", 3)
+    monkeypatch.setattr(ledger_module, "LEDGER_COMPACT_AT_FILES", 4)
+    tenant = _tenant(tmp_path)
+    catalog = open_catalog(tenant)
+    _, first = _run(tmp_path, [1], "run-0", "x0")
+    for number in range(1, 12):
+        record = first.model_copy(
+            update={"run_id": f"run-{number}", "extract_id": f"x{number}"}
+        )
+        ledger_module.append_record(catalog, tenant, record)
+
+    ledger = catalog.load_table((tenant.raw_namespace, LEDGER_TABLE))
+    assert len(ledger.snapshots()) == 3
+    snapshot = ledger.current_snapshot()
+    assert snapshot is not None
+    assert int(snapshot.summary["total-data-files"] or 0) <= 5
+    runs = sorted(read_ledger(catalog, tenant)["run_id"].to_pylist())
+    assert runs == sorted(f"run-{number}" for number in range(12))

@@ -6,6 +6,7 @@ runs in-process through dbt's runner, its tests as tasks right after it.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from functools import partial
@@ -117,14 +118,28 @@ def profile_config(tenant: TenantConfig) -> ProfileConfig:
     )
 
 
+def before_dbt_task(duckdb: bool, context: Any) -> None:
+    """A dbt task's pre-execute hook: freeze the heap for the garbage collector.
+
+    Cosmos runs a full `gc.collect()` after every in-process dbt command (to
+    release the adapters' semaphores, astronomer-cosmos#2334). Over a worker's
+    whole heap that took 0.43 s per task, a third of a demo run under
+    `dag.test`; with what existed before the command frozen, it walks only what
+    the command allocated. `after_dbt_task` unfreezes.
+    """
+    gc.freeze()
+    if duckdb:
+        forget_dbt_duckdb_environment(context)
+
+
 def after_dbt_task(
     tenant_folder: str,
     saved: dict[str, str | None],
     context: Any,
     result: Any = None,
 ) -> None:
-    """A dbt task's post-execute hook: record the mart's Asset event, then put
-    back the environment variables Cosmos leaves behind.
+    """A dbt task's post-execute hook: record the mart's Asset event, put back
+    the environment variables Cosmos leaves behind, unfreeze the heap.
 
     With the OpenLineage provider installed, Cosmos copies the task's `env`
     into os.environ for its artifact processor and never restores it; a
@@ -134,6 +149,7 @@ def after_dbt_task(
     try:
         record_mart_event(tenant_folder, context, result)
     finally:
+        gc.unfreeze()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -160,8 +176,9 @@ def dbt_task_group(
     }
     if tenant.dbt.pool:
         operator_args["pool"] = tenant.dbt.pool
-    if tenant.dbt.target == DbtTarget.DUCKDB:
-        operator_args["pre_execute"] = forget_dbt_duckdb_environment
+    operator_args["pre_execute"] = partial(
+        before_dbt_task, tenant.dbt.target == DbtTarget.DUCKDB
+    )
     # Mart `run` tasks get Asset outlets (dag_factory); this attaches the rows.
     environment = operator_args["env"]
     assert isinstance(environment, dict)
