@@ -46,8 +46,14 @@ LEDGER_SNAPSHOTS_KEPT = 16
 each commit, so a ledger that kept them all would get slower with every run
 (0.13 s per write at 50 records, 0.45 s at 200). Older ones are expired: the
 ledger needs no time travel (each record carries `recorded_at`)."""
-LEDGER_COMPACT_AT_FILES = 64
+LEDGER_COMPACT_AT_FILES = 32
 """...and a data file: past this many, the records are rewritten as one file."""
+LEDGER_PROPERTIES = {
+    # Each commit also logs the previous metadata file (100 kept by default),
+    # copied on every commit too; the old files themselves are deleted.
+    "write.metadata.previous-versions-max": "8",
+    "write.metadata.delete-after-commit.enabled": "true",
+}
 
 
 class LedgerStatus(StrEnum):
@@ -232,11 +238,17 @@ def _ledger_table(catalog: Catalog, tenant: TenantConfig) -> Table:
         ledger = catalog.load_table(identifier)
     except NoSuchTableError:
         log.info("creating run ledger %s.%s", *identifier)
-        return catalog.create_table_if_not_exists(identifier, schema=LEDGER_SCHEMA)
+        return catalog.create_table_if_not_exists(
+            identifier, schema=LEDGER_SCHEMA, properties=LEDGER_PROPERTIES
+        )
     known = {field.name for field in ledger.schema().fields}
     if not set(LEDGER_SCHEMA.names) <= known:  # a ledger from an older release
         with ledger.update_schema() as update:
             update.union_by_name(LEDGER_SCHEMA)
+        ledger = ledger.refresh()
+    if any(ledger.properties.get(k) != v for k, v in LEDGER_PROPERTIES.items()):
+        with ledger.transaction() as transaction:  # a ledger from an older release
+            transaction.set_properties(LEDGER_PROPERTIES)
         ledger = ledger.refresh()
     return ledger
 
