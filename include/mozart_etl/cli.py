@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from mozart_etl.config.environments import Environment
@@ -159,6 +159,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Remove files killed attempts left (extract folders without a manifest,
+    Iceberg files no snapshot references), older than a grace period."""
+    from mozart_etl.config.loader import load_tenant
+    from mozart_etl.sweep import sweep_tenant
+
+    tenant = load_tenant((args.tenants_dir or tenants_dir()) / args.tenant_id)
+    result = sweep_tenant(
+        tenant, grace=timedelta(hours=args.older_than_hours), dry_run=args.dry_run
+    )
+    verb = "would remove" if args.dry_run else "removed"
+    lines = [f"tenant {tenant.tenant_id}: {verb} {result.total_files} files"]
+    lines += [f"  extract folder {folder}" for folder in result.lake_folders]
+    for table, files in result.iceberg_files.items():
+        lines += [f"  {table}: {path}" for path in files]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mozart", description=__doc__)
     parser.add_argument("--tenants-dir", type=Path, default=None)
@@ -201,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("tenant_id")
     report.add_argument("--date", type=date.fromisoformat, default=None)
     report.set_defaults(run=cmd_report)
+    sweep = commands.add_parser("sweep", help=cmd_sweep.__doc__)
+    sweep.add_argument("tenant_id")
+    sweep.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=24,
+        help="only files older than this (an attempt still writing is younger)",
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="list, delete nothing")
+    sweep.set_defaults(run=cmd_sweep)
     demo = commands.add_parser("demo-source", help=cmd_demo_source.__doc__)
     demo.add_argument("path", type=Path)
     demo.add_argument("--seed", type=int, default=20261119)

@@ -68,7 +68,7 @@ class Lake:
 
     def __init__(self, tenant: TenantConfig) -> None:
         self.tenant = tenant
-        self.fs, root = _filesystem(tenant)
+        self.fs, root = filesystem_for(tenant.storage.lake_root, tenant)
         self.root = f"{root.rstrip('/')}/{tenant.lake_prefix}"
 
     def day_folder(self, table: str, day: date) -> str:
@@ -111,8 +111,9 @@ class Lake:
         return path
 
 
-def _filesystem(tenant: TenantConfig) -> tuple[pafs.FileSystem, str]:
-    root = tenant.storage.lake_root
+def filesystem_for(root: str, tenant: TenantConfig) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem for `root` (a local path, `file://` or `s3://` URI,
+    S3 with the tenant's endpoint and keys) and `root` as a path on it."""
     parsed = urlparse(root)
     if parsed.scheme == "s3":
         s3 = tenant.storage.s3

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -20,6 +20,7 @@ import pytest
 
 from mozart_etl.lake import MANIFEST, Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
+from mozart_etl.sweep import sweep_tenant
 from tests.helpers import postgres_source, table_dict, tenant_dict
 from tests.reliability.chaos import Recorder, lake_orphans, raw_figures
 from tests.reliability.pipeline import child_command, run_table, tenant_of, write_tenant
@@ -99,5 +100,22 @@ def test_killed_extract_leaves_nothing_visible_and_the_retry_loads_once(
         ["id"],
         [(i,) for i in range(1, ROWS + 1)],
     )
-    chaos.record(lost=lost, dups=dups, orphans=lake_orphans(day_folder))
+    left = lake_orphans(day_folder)
+    assert left >= files  # the dead attempt's parts, unread
+
+    # `mozart sweep` removes the dead folder and nothing a reader uses.
+    current = latest_manifest(Lake(tenant), "big", DAY)
+    swept = sweep_tenant(tenant, grace=timedelta(0))
+    assert swept.lake_folders == [str(dead)] and swept.lake_files == left
+    assert not dead.exists() and lake_orphans(day_folder) == 0
+    assert latest_manifest(Lake(tenant), "big", DAY) == current
+    assert raw_figures(
+        open_catalog(tenant),
+        ("acme_raw", "big"),
+        ["id"],
+        [(i,) for i in range(1, ROWS + 1)],
+    ) == (0, 0)
+    chaos.record(
+        lost=lost, dups=dups, orphans=0, cause=f"{left} dead files swept by sweep"
+    )
     assert (lost, dups) == (0, 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import LoadError
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition
+from mozart_etl.sweep import sweep_tenant
 from tests.helpers import content_hash, make_tenant, seoul_day, table_dict, utc
 from tests.helpers import write_extract as write_lake_extract
 from tests.reliability.chaos import Recorder, iceberg_orphans, raw_figures
@@ -139,8 +140,17 @@ def test_crash_before_commit_keeps_the_previous_snapshot(
     rows = catalog.load_table(("acme_raw", "lots")).scan().to_arrow()
     assert sorted(rows.column("qty").to_pylist()) == [i * 2 for i in range(50)]
     lost, dups = raw_figures(catalog, ("acme_raw", "lots"), KEY, _source_keys())
-    orphans = iceberg_orphans(catalog, ("acme_raw", "lots"))
-    chaos.record(lost=lost, dups=dups, orphans=orphans)
+    left = iceberg_orphans(catalog, ("acme_raw", "lots"))
+    assert left >= 1  # the crashed commit's data files, unreferenced
+
+    # `mozart sweep` removes them and nothing a snapshot references.
+    tenant = tenant_for(tmp_path, mode)
+    sweep_tenant(tenant, grace=timedelta(0))
+    assert iceberg_orphans(catalog, ("acme_raw", "lots")) == 0
+    assert _state(open_catalog(tenant)) == after
+    chaos.record(
+        lost=lost, dups=dups, orphans=0, cause=f"{left} dead files swept by sweep"
+    )
     assert (lost, dups) == (0, 0)
 
 
