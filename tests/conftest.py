@@ -40,10 +40,16 @@ POSTGRES_DSN = os.environ.get(
 MYSQL_HOST = os.environ.get("MOZART_TEST_MYSQL_HOST", "127.0.0.1")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test` runs two workers, one per core), keep each
     file's tests on one worker so module fixtures (a DAG run, a service) start
-    once; the browser package shares one live Airflow, so it stays together."""
+    once; the browser package shares one live Airflow, so it stays together.
+
+    First among the hooks, so xdist's own turns these marks into its groups.
+    (pytest 9.2 stores node ids where xdist 3.8 cannot suffix them: grouping
+    silently stopped and the browser package ran twice, once per worker, so
+    requirements.in pins pytest 8.4.)"""
     for item in items:
         path = item.path.relative_to(ROOT)
         group = "tests/browser" if path.parts[:2] == ("tests", "browser") else path
