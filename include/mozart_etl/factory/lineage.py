@@ -26,6 +26,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.factory.tasks import release_arrow_memory
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -43,7 +44,10 @@ class StageOperator(PythonOperator):
         self._stage_result: Any = None
 
     def execute(self, context: Any) -> Any:
-        self._stage_result = super().execute(context)
+        try:
+            self._stage_result = super().execute(context)
+        finally:
+            release_arrow_memory()
         return self._stage_result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:

@@ -51,6 +51,16 @@ def _load_tenant(folder: Path) -> TenantConfig:
     return tenant
 
 
+def release_arrow_memory() -> None:
+    """After a table stage: hand the memory Arrow's allocator kept back to the
+    system. A task process that runs more than one task (`dag.test`, a reused
+    worker) otherwise carries each stage's peak into the next (the 1M-row run
+    in bench/e2e.py)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def resolve_production_day(tenant_folder: str) -> dict[str, str]:
     """The production day of this run: the `production_day` param, or the interval's."""
     tenant = _load_tenant(Path(tenant_folder))
@@ -286,6 +296,8 @@ def run_reconcile(
         )
     except MozartError as exc:
         _fail_or_retry(exc)
+    finally:
+        release_arrow_memory()
     error = None if result.matched else mismatch_error(result, extract)
     record_reconciliation(
         catalog,
