@@ -32,12 +32,20 @@ COLUMNS = [
     {"name": "note", "type": "string"},
     {"name": "at", "type": "timestamptz"},
 ]
-# The task's extract, with small files so a kill lands between them.
+# The task's extract, with small files, each finished 50 ms late, so the kill
+# lands between files (80k rows in 16 files took 0.23 s unslowed: a fast run
+# could write its manifest before the test saw the N-th file).
 SMALL_FILES = """
-import runpy, sys
+import runpy, sys, time
+from mozart_etl import parquet
 from mozart_etl.extract import extractor
 full = extractor.extract_table
 extractor.extract_table = lambda *a, **k: full(*a, **{**k, "rows_per_file": 5_000})
+finish = parquet.RollingParquetWriter._finish_file
+def slow_finish(self):
+    finish(self)
+    time.sleep(0.05)
+parquet.RollingParquetWriter._finish_file = slow_finish
 runpy.run_module("tests.reliability.pipeline", run_name="__main__")
 """
 
