@@ -88,6 +88,10 @@ class _RssSampler(threading.Thread):
             return 0.0
         return after[0] - before[-1]
 
+    def rss_mb_at(self, instant: float) -> float:
+        before = [rss for t, rss in self.samples if t <= instant]
+        return (before[-1] if before else 0) / 2**20
+
     def peak_mb(self, start: float, end: float) -> float:
         within = [rss for t, rss in self.samples if start - 0.02 <= t <= end + 0.02]
         return max(within, default=0) / 2**20
@@ -121,7 +125,14 @@ def run_dag(env: dict[str, str]) -> dict[str, Any]:
             continue
         figures = stages[_stage(ti.task_id)]
         start, end = ti.start_date.timestamp(), ti.end_date.timestamp()
-        tasks.append({"task": ti.task_id, "seconds": round(end - start, 2)})
+        tasks.append(
+            {
+                "task": ti.task_id,
+                "seconds": round(end - start, 2),
+                "rss_before_mb": round(sampler.rss_mb_at(start)),
+                "peak_rss_mb": round(sampler.peak_mb(start, end)),
+            }
+        )
         figures["seconds"] += end - start
         figures["cpu_seconds"] += sampler.cpu_between(start, end)
         figures["tasks"] += 1
@@ -134,7 +145,14 @@ def run_dag(env: dict[str, str]) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "peak_rss_mb": max(rss for _, rss in sampler.samples) / 2**20,
         "stages": dict(stages),
-        "slowest_tasks": sorted(tasks, key=lambda t: -t["seconds"])[:12],
+        "slowest_tasks": [
+            {"task": t["task"], "seconds": t["seconds"]}
+            for t in sorted(tasks, key=lambda t: -t["seconds"])[:12]
+        ],
+        # Where the resident set grows: a task's peak over what it started with.
+        "memory_growth": sorted(
+            tasks, key=lambda t: t["rss_before_mb"] - t["peak_rss_mb"]
+        )[:10],
         "raw_folder": str(Path(env["MOZART_HOME"]) / "iceberg"),
     }
 
@@ -361,6 +379,7 @@ def _report(
     report("e2e stages (1M lot_history, one production day)", rows)
     report("e2e floors", floor_rows)
     report("e2e slowest tasks", outcome["slowest_tasks"])
+    report("e2e tasks that grow the resident set most", outcome["memory_growth"])
     log.info(
         "e2e: total %.1f s (process %.1f s) vs floor sum %.1f s: ratio %.1f; "
         "peak RSS %.0f MB (targets: <= 60 s, <= 1024 MB)",
