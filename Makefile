@@ -64,18 +64,10 @@ browser: ## Debian's chromium + chromedriver for the browser test (apt-get, only
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-# The live tests mostly wait on Airflow's scheduler loop (3 CPU-min in 6 min),
-# so they run beside the two pytest workers; their output follows the main
-# run's, and either failing (or collecting nothing: exit 5) fails the target.
 test: lint manifests browser ## The whole suite (lint, then pytest against the real services)
 	$(BIN)/mozart validate
-	@mkdir -p $(MOZART_HOME)
-	@$(BIN)/python -m pytest tests/live > $(MOZART_HOME)/live-tests.log 2>&1 & live=$$!; \
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15; main=$$?; \
-	wait $$live; lives=$$?; \
-	echo "== tests/live (ran beside the main run; exit $$lives) =="; \
-	cat $(MOZART_HOME)/live-tests.log; \
-	test $$main -eq 0 -a $$lives -eq 0
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
+	$(BIN)/python -m pytest tests/live
 
 live: manifests ## Live Airflow (scheduler, backfill, clear, pools, Celery): tests/live; `make test` runs it
 	$(BIN)/python -m pytest tests/live
