@@ -211,3 +211,35 @@ def test_the_ledger_stays_small_and_keeps_every_record(
     assert int(snapshot.summary["total-data-files"] or 0) <= 5
     runs = sorted(read_ledger(catalog, tenant)["run_id"].to_pylist())
     assert runs == sorted(f"run-{number}" for number in range(12))
+
+
+def _write_records(folder: str, first: LedgerRecord, writer: int, count: int) -> None:
+    """One of several processes writing the ledger at once (small thresholds,
+    so housekeeping rewrites it while the others write)."""
+    from mozart_etl.load import ledger as ledger_module
+
+    ledger_module.LEDGER_SNAPSHOTS_KEPT = 2
+    ledger_module.LEDGER_COMPACT_AT_FILES = 3
+    tenant = _tenant(Path(folder))
+    catalog = open_catalog(tenant)
+    for number in range(count):
+        record = first.model_copy(
+            update={"run_id": f"w{writer}-{number}", "extract_id": f"w{writer}"}
+        )
+        ledger_module.append_record(catalog, tenant, record)
+
+
+def test_concurrent_writers_and_housekeeping_lose_no_record(tmp_path: Path) -> None:
+    import multiprocessing
+
+    _, first = _run(tmp_path, [1], "run-0", "x0")
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        pool.starmap(
+            _write_records, [(str(tmp_path), first, writer, 6) for writer in range(4)]
+        )
+
+    tenant = _tenant(tmp_path)
+    runs = sorted(read_ledger(open_catalog(tenant), tenant)["run_id"].to_pylist())
+    expected = ["run-0"] + [f"w{w}-{n}" for w in range(4) for n in range(6)]
+    assert runs == sorted(expected)

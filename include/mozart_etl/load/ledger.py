@@ -16,6 +16,7 @@ write is one atomic snapshot (concurrent table loads are retried by PyIceberg).
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -33,6 +34,7 @@ from pyiceberg.expressions import And, EqualTo
 from pyiceberg.table import Table
 
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.errors import LoadError
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.iceberg import LoadResult, load_partition
 
@@ -46,6 +48,7 @@ LEDGER_SNAPSHOTS_KEPT = 16
 each commit, so a ledger that kept them all would get slower with every run
 (0.13 s per write at 50 records, 0.45 s at 200). Older ones are expired: the
 ledger needs no time travel (each record carries `recorded_at`)."""
+LEDGER_WRITE_ATTEMPTS = 5
 LEDGER_COMPACT_AT_FILES = 32
 """...and a data file: past this many, the records are rewritten as one file."""
 LEDGER_PROPERTIES = {
@@ -178,14 +181,34 @@ def _error_text(error: BaseException | None) -> str | None:
 
 def append_record(catalog: Catalog, tenant: TenantConfig, record: LedgerRecord) -> int:
     """Write `record` in one snapshot, replacing an earlier one with its key.
-    Returns the ledger's snapshot id."""
+    Returns the ledger's snapshot id.
+
+    The tenant's table tasks write the ledger at the same time, and its
+    housekeeping rewrites it: a write that PyIceberg refuses because another
+    landed first is tried again on the new state (it replaces by key, so a
+    repeat is harmless)."""
     ledger = _ledger_table(catalog, tenant)
     row = pa.Table.from_pylist([record.model_dump()], schema=LEDGER_SCHEMA)
     key = And(*(EqualTo(name, _key_value(record, name)) for name in KEY))
-    with warnings.catch_warnings():
-        # A record's first write deletes nothing, which PyIceberg warns about.
-        warnings.filterwarnings("ignore", "Delete operation did not match")
-        ledger.overwrite(row, overwrite_filter=key)
+    for attempt in range(1, LEDGER_WRITE_ATTEMPTS + 1):
+        try:
+            with warnings.catch_warnings():
+                # A record's first write deletes nothing, which PyIceberg warns about.
+                warnings.filterwarnings("ignore", "Delete operation did not match")
+                ledger.overwrite(row, overwrite_filter=key)
+            break
+        except (CommitFailedException, ValidationException) as exc:
+            if attempt == LEDGER_WRITE_ATTEMPTS:
+                raise LoadError(
+                    f"run ledger {tenant.raw_namespace}.{LEDGER_TABLE}: the "
+                    f"{record.status} record of {record.table_name} conflicted with "
+                    f"other writers {attempt} times ({exc})",
+                    tenant=tenant.tenant_id,
+                    table=record.table_name,
+                ) from exc
+            log.warning("run ledger write conflicted (%s); trying again", exc)
+            time.sleep(0.05 * attempt)
+            ledger = ledger.refresh()
     snapshot = ledger.refresh().current_snapshot()
     assert snapshot is not None
     _keep_small(ledger)
