@@ -8,7 +8,7 @@ retry whose commit already landed finds it and writes nothing.
 from __future__ import annotations
 
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import EXTRACT_PROPERTY
 from mozart_etl.load.ledger import read_ledger
+from mozart_etl.sweep import sweep_tenant
 from tests.reliability.chaos import Recorder, iceberg_orphans, raw_figures
 from tests.reliability.lots import DAYS, KEY, all_rows, keys, sqlite_lots_tenant
 from tests.reliability.pipeline import child_command, run_table, tenant_of
@@ -152,10 +153,15 @@ def test_two_attempts_of_the_same_run_at_once(
 
     catalog = open_catalog(tenant_of(folder))
     lost, dups = raw_figures(catalog, RAW, KEY, keys(rows))
+    # The refused attempt's data files stay until `mozart sweep` removes them.
+    left = iceberg_orphans(catalog, RAW)
+    sweep_tenant(tenant_of(folder), grace=timedelta(0))
+    assert raw_figures(catalog, RAW, KEY, keys(rows)) == (lost, dups)
+    outcome = f"{len(errors)} attempt(s) refused (LoadError)" if errors else "both ok"
     chaos.record(
         lost=lost,
         dups=dups,
         orphans=iceberg_orphans(catalog, RAW),
-        cause=f"{len(errors)} attempt(s) refused (LoadError)" if errors else "both ok",
+        cause=f"{outcome}; {left} dead files swept",
     )
     assert (lost, dups) == (0, 0)
