@@ -195,16 +195,15 @@ def _write(
 
 
 def with_audit_columns(rows: pa.Table, *, run_id: str, partition: date) -> pa.Table:
+    # `pa.repeat` of a scalar, not an array from a Python list: 1M rows took
+    # 1 to 2 s through a list of a million datetimes, 0.1 s this way.
     count = rows.num_rows
-    loaded_at = datetime.now(UTC)
+    loaded_at = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
     return (
-        rows.append_column("_mozart_run_id", pa.array([run_id] * count, pa.string()))
+        rows.append_column("_mozart_run_id", pa.repeat(pa.scalar(run_id), count))
+        .append_column("_mozart_loaded_at", pa.repeat(loaded_at, count))
         .append_column(
-            "_mozart_loaded_at",
-            pa.array([loaded_at] * count, pa.timestamp("us", tz="UTC")),
-        )
-        .append_column(
-            "_mozart_partition", pa.array([partition.isoformat()] * count, pa.string())
+            "_mozart_partition", pa.repeat(pa.scalar(partition.isoformat()), count)
         )
     )
 
