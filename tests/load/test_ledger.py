@@ -194,6 +194,7 @@ def test_the_ledger_stays_small_and_keeps_every_record(
     from mozart_etl.load import ledger as ledger_module
 
     monkeypatch.setattr(ledger_module, "LEDGER_SNAPSHOTS_KEPT", 3)
+    monkeypatch.setattr(ledger_module, "LEDGER_SNAPSHOT_MIN_AGE", timedelta(0))
     monkeypatch.setattr(ledger_module, "LEDGER_COMPACT_AT_FILES", 4)
     tenant = _tenant(tmp_path)
     catalog = open_catalog(tenant)
@@ -214,11 +215,11 @@ def test_the_ledger_stays_small_and_keeps_every_record(
 
 
 def _write_records(folder: str, first: LedgerRecord, writer: int, count: int) -> None:
-    """One of several processes writing the ledger at once (small thresholds,
-    so housekeeping rewrites it while the others write)."""
+    """One of several processes writing the ledger at once (a small compaction
+    threshold, so housekeeping rewrites it while the others write; snapshots
+    this young are never expired)."""
     from mozart_etl.load import ledger as ledger_module
 
-    ledger_module.LEDGER_SNAPSHOTS_KEPT = 2
     ledger_module.LEDGER_COMPACT_AT_FILES = 3
     tenant = _tenant(Path(folder))
     catalog = open_catalog(tenant)

@@ -16,10 +16,11 @@ write is one atomic snapshot (concurrent table loads are retried by PyIceberg).
 from __future__ import annotations
 
 import logging
+import random
 import time
 import warnings
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 import pyarrow as pa
@@ -48,7 +49,10 @@ LEDGER_SNAPSHOTS_KEPT = 16
 each commit, so a ledger that kept them all would get slower with every run
 (0.13 s per write at 50 records, 0.45 s at 200). Older ones are expired: the
 ledger needs no time travel (each record carries `recorded_at`)."""
-LEDGER_WRITE_ATTEMPTS = 5
+LEDGER_SNAPSHOT_MIN_AGE = timedelta(minutes=10)
+"""...but never one younger than this: a writer that started from it (the
+table tasks of a run write at once) would find its base gone and retry."""
+LEDGER_WRITE_ATTEMPTS = 8
 LEDGER_COMPACT_AT_FILES = 32
 """...and a data file: past this many, the records are rewritten as one file."""
 LEDGER_PROPERTIES = {
@@ -207,7 +211,7 @@ def append_record(catalog: Catalog, tenant: TenantConfig, record: LedgerRecord) 
                     table=record.table_name,
                 ) from exc
             log.warning("run ledger write conflicted (%s); trying again", exc)
-            time.sleep(0.05 * attempt)
+            time.sleep(random.uniform(0.05, 0.1) * attempt)
             ledger = ledger.refresh()
     snapshot = ledger.refresh().current_snapshot()
     assert snapshot is not None
@@ -233,7 +237,12 @@ def _keep_small(ledger: Table) -> None:
                 warnings.filterwarnings("ignore", "Delete operation did not match")
                 ledger.overwrite(ledger.scan().to_arrow())
         snapshots = sorted(ledger.refresh().snapshots(), key=lambda s: s.timestamp_ms)
-        expired = [s.snapshot_id for s in snapshots[:-LEDGER_SNAPSHOTS_KEPT]]
+        settled = (datetime.now(UTC) - LEDGER_SNAPSHOT_MIN_AGE).timestamp() * 1000
+        expired = [
+            s.snapshot_id
+            for s in snapshots[:-LEDGER_SNAPSHOTS_KEPT]
+            if s.timestamp_ms < settled
+        ]
         if expired:
             ledger.maintenance.expire_snapshots().by_ids(expired).commit()
     except (CommitFailedException, ValidationException) as exc:
