@@ -105,7 +105,8 @@ def _sweep_lake(lake: Lake, cutoff: datetime, dry_run: bool) -> tuple[list[str],
         if info.path == f"{folder}/{MANIFEST}":
             manifest = lake.read_manifest(info.path)
             live.add(folder)
-            live.update(_extract_folder(file.path) or "" for file in manifest.files)
+            listed = (_extract_folder(file.path) for file in manifest.files)
+            live.update(name for name in listed if name is not None)
     swept: list[str] = []
     count = 0
     for folder, files in sorted(files_by_folder.items()):

@@ -16,7 +16,15 @@ import pyarrow as pa
 from dbt.adapters.duckdb.plugins.iceberg import Plugin as IcebergPlugin
 from dbt.adapters.duckdb.utils import SourceConfig
 
-SCAN_KEYS = ("row_filter", "selected_fields", "case_sensitive", "snapshot_id", "limit")
+# The scan options dbt-duckdb's plugin passes on, all of them.
+SCAN_KEYS = (
+    "row_filter",
+    "selected_fields",
+    "case_sensitive",
+    "snapshot_id",
+    "options",
+    "limit",
+)
 
 
 class Plugin(IcebergPlugin):

@@ -168,9 +168,10 @@ def dbt_task_group(
             "(or `mozart manifests`) after changing the tenant's dbt project",
             tenant=tenant.tenant_id,
         )
+    environment = dbt_env(tenant)
     operator_args: dict[str, object] = {
         "vars": run_vars(tenant),
-        "env": dbt_env(tenant),
+        "env": environment,
         "install_deps": False,
         "dbt_cmd_global_flags": dbt_global_flags(),
     }
@@ -180,8 +181,6 @@ def dbt_task_group(
         before_dbt_task, tenant.dbt.target == DbtTarget.DUCKDB
     )
     # Mart `run` tasks get Asset outlets (dag_factory); this attaches the rows.
-    environment = operator_args["env"]
-    assert isinstance(environment, dict)
     saved = {key: os.environ.get(key) for key in environment}
     operator_args["post_execute"] = partial(after_dbt_task, str(tenant_folder), saved)
     return DbtTaskGroup(

@@ -43,11 +43,8 @@ def _load_tenant(folder: Path) -> TenantConfig:
     tenant = load_tenant(folder)
     s3 = tenant.storage.s3
     if s3 is not None and s3.secret_access_key is not None:
-        from airflow.sdk.log import mask_secret
-
         secret = s3.secret_access_key.get_secret_value()
-        for form in secret_forms(secret, user=s3.access_key_id):
-            mask_secret(form)
+        _mask(secret_forms(secret, user=s3.access_key_id))
     return tenant
 
 
@@ -148,7 +145,7 @@ def _with_connection(credentials: CredentialsT, conn_id: str | None) -> Credenti
     (so secrets can stay in Airflow); the password, in every form, is registered
     with Airflow's log masker."""
     if conn_id is None:
-        _mask(credentials)
+        _mask(credentials.secret_forms())
         return credentials
     from airflow.sdk import BaseHook
 
@@ -160,14 +157,15 @@ def _with_connection(credentials: CredentialsT, conn_id: str | None) -> Credenti
         user=conn.login,
         password=conn.password,
     )
-    _mask(resolved)
+    _mask(resolved.secret_forms())
     return resolved
 
 
-def _mask(credentials: Credentials) -> None:
+def _mask(forms: list[str]) -> None:
+    """Register every form of a secret with Airflow's log masker."""
     from airflow.sdk.log import mask_secret
 
-    for form in credentials.secret_forms():
+    for form in forms:
         mask_secret(form)
 
 
