@@ -25,6 +25,7 @@ from pyiceberg.types import (
 
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.lake import Lake
+from mozart_etl.load import iceberg
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import (
     AUDIT_COLUMNS,
@@ -32,7 +33,7 @@ from mozart_etl.load.iceberg import (
     load_partition,
     raw_table_exists,
 )
-from mozart_etl.validate.validator import read_accepted, validate_extract
+from mozart_etl.validate.validator import accepted_rows, validate_extract
 from tests.helpers import (
     Row,
     content_hash,
@@ -97,7 +98,7 @@ def _load(
         tenant, table, rows, seoul_day(day), extract_id=extract_id, initial=initial
     )
     report = validate_extract(tenant, table, manifest)
-    accepted = read_accepted(Lake(tenant), report)
+    accepted = accepted_rows(Lake(tenant), report)  # as the load task reads them
     return load_partition(catalog, tenant, table, manifest, accepted, run_id=run_id)
 
 
@@ -408,6 +409,50 @@ def test_merge_on_a_composite_key(tmp_path: Path) -> None:
         ("B", 1): first[2],
         ("B", 2): second[1],
     }
+
+
+# --- slices --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["full_refresh", "incremental", "merge"])
+def test_a_load_written_in_slices_is_one_commit_of_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The load holds SLICE_ROWS rows at a time (memory stays flat as the
+    partition grows), and still commits once, with one `loaded_at`."""
+    monkeypatch.setattr(iceberg, "SLICE_ROWS", 2)
+    tenant = _tenant(tmp_path, mode)
+    catalog = open_catalog(tenant)
+    first = _day_rows(D1)
+    _load(catalog, tenant, first, D1, run_id="r1")
+    commits = len(catalog.load_table(("acme_raw", "lots")).metadata.metadata_log)
+    start = seoul_day(D2).start
+    second = [
+        *_day_rows(D2),
+        _lot("1115-d", 4, start + timedelta(hours=1)),
+        _lot(first[0]["lot id"], 99, start + timedelta(hours=2)),  # a day-1 key
+    ]
+
+    result = _load(catalog, tenant, second, D2, run_id="r2")
+
+    expected = {
+        "full_refresh": second,
+        "incremental": first + second,
+        "merge": first[1:] + second,
+    }[mode]
+
+    def by_version(row: Row) -> tuple[str, datetime]:
+        return row["lot id"], row["updated_at"]
+
+    got = sorted(_data(catalog, tenant), key=by_version)
+    assert got == sorted(expected, key=by_version)
+    raw = catalog.load_table(("acme_raw", "lots"))
+    summary = raw.current_snapshot().summary
+    assert (result.rows_loaded, int(summary["added-records"])) == (5, 5)
+    assert int(summary["added-data-files"]) >= 3  # slices of 2, 2 and 1 rows
+    assert len(raw.metadata.metadata_log) == commits + 1
+    loaded = raw.scan(row_filter="_mozart_run_id == 'r2'").to_arrow()
+    assert len(set(loaded.column("_mozart_loaded_at").to_pylist())) == 1
 
 
 # --- schema evolution ----------------------------------------------------------

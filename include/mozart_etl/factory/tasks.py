@@ -234,17 +234,17 @@ def run_load(
     from mozart_etl.lake import ExtractManifest, Lake
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.load.ledger import load_and_record
-    from mozart_etl.transform.stage import read_manifest, read_output
-    from mozart_etl.validate.validator import ValidationReport, read_accepted
+    from mozart_etl.transform.stage import output_rows, read_manifest
+    from mozart_etl.validate.validator import ValidationReport, accepted_rows
 
     tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     validation = ValidationReport.model_validate(report)
     lake = Lake(tenant)
     if transformed is None:
-        rows = read_accepted(lake, validation)
+        rows = accepted_rows(lake, validation)
     else:  # the run's transform manifest, as written last in its folder
-        rows = read_output(lake, read_manifest(lake, transformed["folder"]))
+        rows = output_rows(lake, read_manifest(lake, transformed["folder"]))
     run_id = str(get_current_context()["run_id"])
     try:
         result, record = load_and_record(

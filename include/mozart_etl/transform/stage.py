@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
@@ -127,12 +128,15 @@ def run_transform(
     return manifest
 
 
+def output_rows(lake: Lake, manifest: TransformManifest) -> ds.Dataset:
+    """Every file of a transform run (at least one), unread: what the load
+    writes, slice by slice."""
+    paths = [f.path for f in manifest.files]
+    return ds.dataset(paths, filesystem=lake.fs, format="parquet")
+
+
 def read_output(lake: Lake, manifest: TransformManifest) -> pa.Table:
-    """Every file of a transform run (at least one), as one table (what the load
-    writes)."""
-    return pa.concat_tables(
-        pq.read_table(f.path, filesystem=lake.fs) for f in manifest.files
-    )
+    return output_rows(lake, manifest).to_table()
 
 
 def read_manifest(lake: Lake, folder: str) -> TransformManifest:

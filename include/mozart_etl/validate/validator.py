@@ -512,5 +512,10 @@ def _log_report(report: ValidationReport) -> None:
             )
 
 
+def accepted_rows(lake: Lake, report: ValidationReport) -> ds.Dataset:
+    """The accepted rows, unread: the load takes them slice by slice."""
+    return ds.dataset(report.accepted_path, filesystem=lake.fs, format="parquet")
+
+
 def read_accepted(lake: Lake, report: ValidationReport) -> pa.Table:
-    return pq.read_table(report.accepted_path, filesystem=lake.fs)
+    return accepted_rows(lake, report).to_table()
