@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +15,11 @@ import sqlalchemy as sa
 from mozart_etl.config.constants import SourceType
 from mozart_etl.errors import SourceError
 from mozart_etl.extract.connectors import Credentials, connector_for
-from mozart_etl.extract.connectors.pg_copy import copy_statement
+from mozart_etl.extract.connectors.pg_copy import (
+    CLIENT_SETTING,
+    copy_statement,
+    psql_invocation,
+)
 from mozart_etl.extract.extractor import extract_table, extract_window
 from mozart_etl.extract.introspect import SourceSchemaError
 from mozart_etl.extract.query import build_select
@@ -74,9 +80,12 @@ def _typed(database: str) -> None:
     _insert(database, "typed", TYPED_ROWS)
 
 
+@pytest.mark.parametrize("client", ["psql", "psycopg"])
 def test_fast_path_and_generic_path_write_identical_data(
-    tmp_path: Path, postgres_db: str
+    tmp_path: Path, postgres_db: str, monkeypatch: pytest.MonkeyPatch, client: str
 ) -> None:
+    """The COPY is read by psql in a process of its own, or by psycopg here."""
+    monkeypatch.setenv(CLIENT_SETTING, client)
     _typed(postgres_db)
     tricky = [
         {"id": 100 + i, "label": text, "order": text[::-1], "lot id": None}
@@ -238,8 +247,8 @@ def test_value_that_does_not_fit_names_the_column(
 
     assert str(info.value) == (
         "[tenant=acme table=lots column=price] value does not fit the declared "
-        "type decimal128(10, 2): In CSV column #1: Rescaling Decimal value would "
-        "cause data loss"
+        "type decimal128(10, 2): In CSV column #1: Row #2: Rescaling Decimal "
+        "value would cause data loss"
     )
     assert info.value.column == "price"
 
@@ -332,6 +341,33 @@ def test_wrong_password_never_reaches_logs(
     assert PASSWORD not in str(info.value)
     assert info.value.__cause__ is None and info.value.__context__ is not None
     assert PASSWORD not in str(info.value.__context__)
+
+
+def test_psql_gets_the_password_from_its_environment_only(postgres_db: str) -> None:
+    """argv is visible to every user of the machine; the environment is not."""
+    psql = shutil.which("psql")
+    assert psql is not None, "the PostgreSQL client (psql) is part of the image"
+    credentials = Credentials(
+        host=POSTGRES_HOST,
+        port=POSTGRES_PORT,
+        database=postgres_db,
+        user="postgres",
+        password=PASSWORD,  # the local server trusts its users: accepted
+    )
+    engine = connector_for(SourceType.POSTGRESQL, credentials).engine()
+    try:
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            argv, env = psql_invocation(
+                psql, driver, "COPY (SELECT 1, 'a\tb', current_user) TO STDOUT"
+            )
+    finally:
+        engine.dispose()
+
+    assert not any(PASSWORD in arg for arg in argv)
+    assert env["PGPASSWORD"] == PASSWORD
+    copied = subprocess.run(argv, env=env, capture_output=True, check=True)
+    assert copied.stdout == b"1\ta\\tb\tpostgres\n"
 
 
 def test_session_settings_do_not_outlive_the_extract(postgres_db: str) -> None:

@@ -517,6 +517,8 @@ def test_dockerfile_matches_the_pinned_airflow_and_python() -> None:
     assert "pip install --compile --no-deps -e /opt/mozart" in dockerfile
     assert "RUN mozart sync --check && mozart manifests" in dockerfile
     assert "AIRFLOW__CORE__DAGS_FOLDER=/opt/mozart/dags" in dockerfile
+    # The PostgreSQL extract's COPY client (extract/connectors/pg_copy.py).
+    assert "install -y --no-install-recommends postgresql-client" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert {".env", ".venv", ".mozart"} <= set(ignored)
 
