@@ -134,6 +134,7 @@ def _ours(home: str, accepted: str, rows: int) -> dict[str, Any]:
         quarantined=0,
         rules=[],
         accepted_path=accepted,
+        accepted_files=[accepted],
         quarantine_path=accepted,
     )
     started = time.perf_counter()

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from mozart_etl.lake import ExtractedFile, Lake
@@ -111,3 +113,21 @@ class RollingParquetWriter:
         size = self.lake.fs.get_file_info(self._path).size or 0
         self.files.append(ExtractedFile(path=self._path, rows=self._rows, bytes=size))
         self._writer, self._rows = None, 0
+
+
+def row_group_batches(
+    fs: pafs.FileSystem,
+    paths: list[str],
+    batch_rows: int,
+    columns: list[str] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The files' rows in file and row order, one row group at a time:
+    `iter_batches` over a whole file (or a dataset scan, which reads ahead)
+    grows with the file, +25 MB per 1M rows here; per row group it stays flat."""
+    for path in paths:
+        with fs.open_input_file(path) as source:
+            parquet = pq.ParquetFile(source)
+            for group in range(parquet.num_row_groups):
+                yield from parquet.iter_batches(
+                    batch_size=batch_rows, row_groups=[group], columns=columns
+                )

@@ -19,6 +19,7 @@ from mozart_etl.errors import ValidationFailed
 from mozart_etl.extract.connectors import Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.lake import Lake
+from mozart_etl.validate import validator
 from mozart_etl.validate.validator import (
     FAILED_RULES_COLUMN,
     ValidationReport,
@@ -71,6 +72,7 @@ class Outcome:
     accepted: list[Row]
     quarantined: list[Row]
     error: ValidationFailed | None
+    extracted: list[Row]
 
     def failed(self, rule: str) -> int:
         return next(r["failed"] for r in self.report["rules"] if r["name"] == rule)
@@ -80,7 +82,15 @@ class Outcome:
 
     @property
     def accepted_keys(self) -> list[tuple[Any, ...]]:
-        return sorted(_key(row) for row in self.accepted)
+        """Read back when the run may load; after a failed validation (which
+        writes no accepted rows) the extract's rows that were not quarantined."""
+        if self.error is None:
+            keys = [_key(row) for row in self.accepted]
+        else:
+            assert not self.accepted
+            keys = [_key(r) for r in self.extracted if _key(r) not in self.quarantine]
+        assert len(keys) == self.report["accepted"]
+        return sorted(keys)
 
     @property
     def quarantine(self) -> dict[tuple[Any, ...], list[str]]:
@@ -118,9 +128,15 @@ def _validate(
     except ValidationFailed as exc:
         error = exc
     folder = Path(manifest.folder) / "validated"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     return Outcome(
-        report=json.loads((folder / "report.json").read_text(encoding="utf-8")),
-        accepted=pq.read_table(folder / "accepted.parquet").to_pylist(),
+        report=report,
+        accepted=[  # none when validation failed: nothing may be loaded
+            row
+            for path in report["accepted_files"]
+            for row in pq.read_table(path).to_pylist()
+        ],
+        extracted=read_extract(manifest).to_pylist(),
         quarantined=pq.read_table(folder / "quarantine.parquet").to_pylist(),
         error=error,
     )
@@ -445,7 +461,7 @@ def test_required_columns_and_primary_key_are_checked_implicitly(
     duplicates = [r for r in outcome.quarantined if r["lot id"] == "C"]
     assert sorted(r["status"] for r in duplicates) == ["DONE", "RUN"]
     assert all(r[FAILED_RULES_COLUMN] == ["primary_key_unique"] for r in duplicates)
-    assert outcome.accepted == [rows[0]]
+    assert outcome.accepted_keys == [("A", 1)]
     assert outcome.failed("required_columns") == 2
     assert outcome.failed("primary_key_unique") == 2
     assert outcome.error is not None
@@ -578,6 +594,45 @@ def test_warn_rule_before_an_error_rule(tmp_path: Path) -> None:
     assert outcome.error is None
     assert outcome.quarantine == {("A", 3): ["qty_out_le_qty_in"]}
     assert outcome.accepted_keys == [("A", 1), ("A", 2)]
+
+
+# --- where the accepted rows are ------------------------------------------------
+
+
+def test_accepted_rows_are_copied_only_when_some_were_quarantined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clean: the extract's files are the accepted rows. Quarantined within
+    tolerance: accepted.parquet, the extract minus those rows, in order (batches
+    of 2 rows over 2 files, so positions cross batch and file ends). Failed:
+    nothing to load."""
+    monkeypatch.setattr(validator, "BATCH_ROWS", 2)
+    rows = [
+        _row("A", seq, qty_out=11 if seq in (2, 3, 6) else 5) for seq in range(1, 8)
+    ]
+    tenant, table = _lots(tmp_path, [{**QTY_RULE, "max_failures": 3}])
+
+    clean = write_extract(tenant, table, [_row("A", 1)], DAY, extract_id="clean")
+    kept = write_extract(tenant, table, rows, DAY, parts=2, extract_id="kept")
+    failing = write_extract(tenant, table, rows * 2, DAY, extract_id="failing")
+    clean_report = validate_extract(tenant, table, clean)
+    kept_report = validate_extract(tenant, table, kept)
+    with pytest.raises(ValidationFailed):
+        validate_extract(tenant, table, failing)
+
+    assert clean_report.accepted_path == clean.folder
+    assert clean_report.accepted_files == [f.path for f in clean.files]
+    assert not Path(f"{clean.folder}/validated/accepted.parquet").exists()
+    assert kept_report.accepted_files == [kept_report.accepted_path]
+    assert kept_report.accepted_path == f"{kept.folder}/validated/accepted.parquet"
+    accepted = read_accepted(Lake(tenant), kept_report).to_pylist()
+    assert [row["seq"] for row in accepted] == [1, 4, 5, 7]
+    assert accepted == [rows[i] for i in (0, 3, 4, 6)]
+    failed = json.loads(
+        Path(f"{failing.folder}/validated/report.json").read_text(encoding="utf-8")
+    )
+    assert (failed["accepted_path"], failed["accepted_files"]) == ("", [])
+    assert not Path(f"{failing.folder}/validated/accepted.parquet").exists()
 
 
 # --- the report ----------------------------------------------------------------
