@@ -15,6 +15,7 @@ from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
 from mozart_etl.calendar import ProductionDay, production_day, production_day_of
+from mozart_etl.config.constants import CatalogType
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.credentials import Credentials, secret_forms
@@ -71,7 +72,7 @@ def resolve_production_day(tenant_folder: str) -> dict[str, str]:
         day = production_day_of(start, schedule.timezone, schedule.day_start_hour)
     window = production_day(day, schedule.timezone, schedule.day_start_hour)
     plan_ver = _plan_ver(tenant, context.get("params") or {}, day)
-    _ensure_local_dirs(tenant)
+    _prepare_local_stores(tenant)
     log.info(
         "tenant %s: production day %s = [%s, %s) UTC, plan_ver %s",
         tenant.tenant_id,
@@ -92,14 +93,21 @@ def _plan_ver(tenant: TenantConfig, params: dict[str, Any], day: date) -> str:
         raise AirflowFailException(f"tenant {tenant.tenant_id}: {exc}") from exc
 
 
-def _ensure_local_dirs(tenant: TenantConfig) -> None:
-    """DuckDB and the SQL catalog create files, not their folders."""
+def _prepare_local_stores(tenant: TenantConfig) -> None:
+    """Before the run's table tasks: the folders DuckDB and the SQL catalog
+    create files in, and the SQL catalog's own tables. Every task opening a new
+    SQLite catalog at once raced to create them ("table iceberg_tables already
+    exists", seen once in a live run; the task's retry passed)."""
+    from mozart_etl.load.catalog import open_catalog
+
     folders = [tenant.iceberg.catalog.warehouse]
     if tenant.dbt.duckdb_path:
         folders.append(str(Path(tenant.dbt.duckdb_path).parent))
     for folder in folders:
         if "://" not in folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
+    if tenant.iceberg.catalog.type == CatalogType.SQL:
+        open_catalog(tenant)
 
 
 def _day(tenant: TenantConfig, day_vars: dict[str, str]) -> ProductionDay:
