@@ -94,18 +94,15 @@ def _plan_ver(tenant: TenantConfig, params: dict[str, Any], day: date) -> str:
 
 
 def _prepare_local_stores(tenant: TenantConfig) -> None:
-    """Before the run's table tasks: the folders DuckDB and the SQL catalog
-    create files in, and the SQL catalog's own tables. Every task opening a new
-    SQLite catalog at once raced to create them ("table iceberg_tables already
-    exists", seen once in a live run; the task's retry passed)."""
+    """Before the run's table tasks: the folder DuckDB creates its file in, and
+    the SQL catalog with its own tables (`open_catalog` makes a local warehouse
+    folder). Every task opening a new SQLite catalog at once raced to create
+    them ("table iceberg_tables already exists", seen once in a live run; the
+    task's retry passed)."""
     from mozart_etl.load.catalog import open_catalog
 
-    folders = [tenant.iceberg.catalog.warehouse]
-    if tenant.dbt.duckdb_path:
-        folders.append(str(Path(tenant.dbt.duckdb_path).parent))
-    for folder in folders:
-        if "://" not in folder:
-            Path(folder).mkdir(parents=True, exist_ok=True)
+    if tenant.dbt.duckdb_path and "://" not in tenant.dbt.duckdb_path:
+        Path(tenant.dbt.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
     if tenant.iceberg.catalog.type == CatalogType.SQL:
         open_catalog(tenant)
 

@@ -248,11 +248,17 @@ class _Split(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     rows: int
-    accepted: int
-    quarantined: int
     failed: list[int]
     rejected: np.ndarray
     """The quarantined rows' positions in the extract, ascending."""
+
+    @property
+    def quarantined(self) -> int:
+        return len(self.rejected)
+
+    @property
+    def accepted(self) -> int:
+        return self.rows - self.quarantined
 
 
 def _flag(index: int) -> str:
@@ -387,13 +393,7 @@ def _split(
                 rejected.append(np.array(positions, dtype=np.int64) + rows)
             rows += batch.num_rows
     positions = np.concatenate(rejected) if rejected else np.empty(0, np.int64)
-    return _Split(
-        rows=rows,
-        accepted=rows - len(positions),
-        quarantined=len(positions),
-        failed=failed,
-        rejected=positions,
-    )
+    return _Split(rows=rows, failed=failed, rejected=positions)
 
 
 def _write_accepted(

@@ -30,6 +30,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -95,8 +96,8 @@ def copy_batches(
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             yield from _parse(_CopyStream(_gather(copy)), schema)
         return
-    with _psql_copy(psql, driver, statement.as_string(driver)) as pipe:
-        yield from _parse(_CopyStream(pipe.read), schema)
+    with _psql_copy(psql, driver, statement.as_string(driver)) as read:
+        yield from _parse(_CopyStream(read), schema)
 
 
 def _parse(stream: _CopyStream, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
@@ -151,35 +152,31 @@ def psql_invocation(
     return argv, env
 
 
-class _psql_copy:
-    """`psql` running one COPY; its stdout is the data. A non-zero exit (the
-    server's error, a lost connection) is raised as a psycopg error with psql's
-    message, so it is reported like one from the in-process path."""
-
-    def __init__(
-        self, psql: str, driver: psycopg.Connection[Any], statement: str
-    ) -> None:
-        argv, env = psql_invocation(psql, driver, statement)
-        self._process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        assert self._process.stdout is not None
-        self.read: Callable[[int], bytes] = self._process.stdout.read
-
-    def __enter__(self) -> _psql_copy:
-        return self
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        process = self._process
-        if kind is not None:  # we stopped reading: the data is not wanted
-            process.kill()
-        _, stderr = process.communicate()
-        if kind is None and process.returncode != 0:
-            raise psycopg.OperationalError(_psql_message(stderr))
+@contextmanager
+def _psql_copy(
+    psql: str, driver: psycopg.Connection[Any], statement: str
+) -> Iterator[Callable[[int], bytes]]:
+    """`psql` running one COPY; yields the `read` of its stdout, the data. A
+    non-zero exit (the server's error, a lost connection) is raised as a psycopg
+    error with psql's message, so it is reported like the in-process path's."""
+    argv, env = psql_invocation(psql, driver, statement)
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None
+    try:
+        yield process.stdout.read
+    except BaseException:  # we stopped reading: the data is not wanted
+        process.kill()
+        process.communicate()
+        raise
+    _, stderr = process.communicate()
+    if process.returncode != 0:
+        raise psycopg.OperationalError(_psql_message(stderr))
 
 
 def _open_reader(stream: _CopyStream, schema: pa.Schema) -> pcsv.CSVStreamingReader:
