@@ -1,5 +1,6 @@
-"""A rolling zstd Parquet writer shared by the stages that write to the lake
-(extract, transform): batches in, large row groups out, on a background thread.
+"""Parquet in the lake: a rolling zstd writer shared by the stages that write
+(extract, transform: batches in, large row groups out, on a background thread),
+and the reader of a stage's files for the next one (`ParquetRows`).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -115,19 +117,72 @@ class RollingParquetWriter:
         self._writer, self._rows = None, 0
 
 
-def row_group_batches(
-    fs: pafs.FileSystem,
-    paths: list[str],
-    batch_rows: int,
-    columns: list[str] | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """The files' rows in file and row order, one row group at a time:
-    `iter_batches` over a whole file (or a dataset scan, which reads ahead)
-    grows with the file, +25 MB per 1M rows here; per row group it stays flat."""
-    for path in paths:
-        with fs.open_input_file(path) as source:
-            parquet = pq.ParquetFile(source)
-            for group in range(parquet.num_row_groups):
-                yield from parquet.iter_batches(
-                    batch_size=batch_rows, row_groups=[group], columns=columns
-                )
+class ParquetRows:
+    """Parquet files read in file and row order, one row group at a time, less
+    the rows at `excluded` positions (0-based across the files, ascending).
+
+    What the load and a transform read: a validated extract is its own files less
+    its quarantined rows, so validation never copies the rows it accepts (copying
+    1M rows took 43 % of validating them). Per row group, because `iter_batches`
+    over a whole file (or a dataset scan, which reads ahead) grows with the file,
+    +25 MB per 1M rows here; per row group it stays flat.
+    """
+
+    def __init__(
+        self,
+        fs: pafs.FileSystem,
+        paths: list[str],
+        excluded: np.ndarray | None = None,
+    ) -> None:
+        self.fs = fs
+        self.paths = paths
+        self.excluded = np.empty(0, np.int64) if excluded is None else excluded
+
+    @property
+    def schema(self) -> pa.Schema:
+        if not self.paths:
+            return pa.schema([])
+        return pq.read_schema(self.paths[0], filesystem=self.fs)
+
+    def count_rows(self) -> int:
+        return sum(self.file_rows()) - len(self.excluded)
+
+    def to_table(self, columns: list[str] | None = None) -> pa.Table:
+        schema = self.schema
+        if columns is not None:
+            schema = pa.schema([schema.field(name) for name in columns])
+        return pa.Table.from_batches(list(self.to_batches(columns=columns)), schema)
+
+    def to_batches(
+        self, batch_size: int = 131_072, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        offset = 0
+        for batch in self._row_groups(batch_size, columns):
+            end = offset + batch.num_rows
+            low, high = np.searchsorted(self.excluded, [offset, end])
+            if low == high:
+                yield batch
+            else:
+                keep = np.ones(batch.num_rows, dtype=bool)
+                keep[self.excluded[low:high] - offset] = False
+                yield batch.filter(pa.array(keep))
+            offset = end
+
+    def file_rows(self) -> list[int]:
+        """Each file's row count, from its footer."""
+        rows = []
+        for path in self.paths:
+            with self.fs.open_input_file(path) as source:
+                rows.append(pq.ParquetFile(source).metadata.num_rows)
+        return rows
+
+    def _row_groups(
+        self, batch_size: int, columns: list[str] | None
+    ) -> Iterator[pa.RecordBatch]:
+        for path in self.paths:
+            with self.fs.open_input_file(path) as source:
+                parquet = pq.ParquetFile(source)
+                for group in range(parquet.num_row_groups):
+                    yield from parquet.iter_batches(
+                        batch_size=batch_size, row_groups=[group], columns=columns
+                    )

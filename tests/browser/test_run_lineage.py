@@ -35,9 +35,14 @@ def test_extract_load_and_dbt_lineage(live_demo: LiveDemo) -> None:
     ]
     assert _datasets(extract, "outputs") == [("file", manifest.folder)]
 
+    validate = _complete(events, "demo.lot_history.validate")
+    assert _datasets(validate, "inputs") == [("file", manifest.folder)]
+    quarantine = f"{manifest.folder}/validated/quarantine.parquet"
+    assert _datasets(validate, "outputs") == [("file", quarantine)]
+
+    # The load reads the extract (less its quarantined rows: nothing is copied).
     load = _complete(events, "demo.lot_history.load")
-    accepted = f"{manifest.folder}/validated/accepted.parquet"
-    assert _datasets(load, "inputs") == [("file", accepted)]
+    assert _datasets(load, "inputs") == [("file", manifest.folder)]
     assert _datasets(load, "outputs") == [("iceberg://mozart", "demo_raw.lot_history")]
 
     # dbt's own lineage, through Cosmos: the mart reads its staging model.

@@ -28,7 +28,11 @@ from mozart_etl.extract.extractor import extract_table
 from mozart_etl.lake import MANIFEST, Lake, latest_manifest
 from mozart_etl.load.catalog import catalog_properties, open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition, raw_table_exists
-from mozart_etl.validate.validator import read_accepted, validate_extract
+from mozart_etl.validate.validator import (
+    accepted_rows,
+    read_accepted,
+    validate_extract,
+)
 from tests.helpers import seoul_day, table_dict, tenant_dict, utc, write_sqlite
 
 # A first load of a window deletes nothing.
@@ -171,7 +175,7 @@ def test_extract_validate_load_on_s3(
 
     manifest = extract_table(tenant, table, seoul_day(DAY), connector)
     report = validate_extract(tenant, table, manifest)
-    rows = read_accepted(Lake(tenant), report)
+    rows = accepted_rows(Lake(tenant), report)  # as the load task reads them
     result = load_partition(catalog, tenant, table, manifest, rows, run_id="s3-run")
 
     # The extract is in the bucket: Parquet part, manifest, validation outputs.
@@ -181,12 +185,12 @@ def test_extract_validate_load_on_s3(
     for name in (
         "part-00000.parquet",
         MANIFEST,
-        "validated/accepted.parquet",
         "validated/quarantine.parquet",
         "validated/report.json",
     ):
         assert f"{folder}/{name}" in lake_keys, (name, lake_keys)
     assert not [key for key in lake_keys if key.endswith(".tmp")]
+    assert f"{folder}/validated/accepted.parquet" not in lake_keys  # never copied
     stored = json.loads(
         _client(s3_endpoint)
         .get_object(Bucket=BUCKET, Key=f"{folder}/{MANIFEST}")["Body"]

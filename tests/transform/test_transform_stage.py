@@ -184,9 +184,10 @@ def test_a_failing_transform_names_function_and_batch(tmp_path: Path) -> None:
     with pytest.raises(TransformFailed) as caught:
         _transform(tenant, folder, report)
 
+    # Batches of 2 accepted rows: [1, 2], then [4] (event 3 was quarantined).
     assert str(caught.value) == (
         "[tenant=acme table=events] transform transforms:explode: raised on input "
-        "batch 1 (rows 2..3): ValueError: vendor status 0x7f cannot be decoded"
+        "batch 1 (rows 2..2): ValueError: vendor status 0x7f cannot be decoded"
     )
     assert caught.value.terminal
     assert isinstance(caught.value.__cause__, ValueError)

@@ -15,20 +15,22 @@ import pytest
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ValidationFailed
+from mozart_etl.errors import ConfigError, ValidationFailed
 from mozart_etl.extract.connectors import Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.lake import Lake
-from mozart_etl.validate import validator
 from mozart_etl.validate.validator import (
     FAILED_RULES_COLUMN,
+    ROW_COLUMN,
     ValidationReport,
+    accepted_rows,
     read_accepted,
     validate_extract,
 )
 from tests.helpers import (
     TYPED_ROWS,
     Row,
+    assert_typed_roundtrip,
     expected_typed_schema,
     make_tenant,
     read_extract,
@@ -129,15 +131,19 @@ def _validate(
         error = exc
     folder = Path(manifest.folder) / "validated"
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    extracted = read_extract(manifest).to_pylist()
+    quarantined = pq.read_table(folder / "quarantine.parquet").to_pylist()
+    for row in quarantined:  # each quarantined row names its place in the extract
+        position = row.pop(ROW_COLUMN)
+        assert extracted[position] == {
+            name: value for name, value in row.items() if name != FAILED_RULES_COLUMN
+        }
+    accepted = read_accepted(Lake(tenant), ValidationReport.model_validate(report))
     return Outcome(
         report=report,
-        accepted=[  # none when validation failed: nothing may be loaded
-            row
-            for path in report["accepted_files"]
-            for row in pq.read_table(path).to_pylist()
-        ],
-        extracted=read_extract(manifest).to_pylist(),
-        quarantined=pq.read_table(folder / "quarantine.parquet").to_pylist(),
+        accepted=accepted.to_pylist(),  # none after a failed validation
+        extracted=extracted,
+        quarantined=quarantined,
         error=error,
     )
 
@@ -161,8 +167,13 @@ def test_clean_extract_is_accepted_unchanged(tmp_path: Path) -> None:
     ]
 
 
-def test_accepted_file_keeps_the_extracted_schema_and_values(tmp_path: Path) -> None:
-    """From a real extract: every type survives validation as extracted."""
+@pytest.mark.parametrize("quarantined", [False, True])
+def test_accepted_and_quarantined_rows_keep_the_extracted_types_and_values(
+    tmp_path: Path, quarantined: bool
+) -> None:
+    """From a real extract: every type survives validation as extracted, on
+    either side (DuckDB fetches the quarantined rows; a column named `day` sits
+    in a `day=…` folder of the lake and stays the extract's)."""
     path = tmp_path / "source.sqlite"
     ddl = (
         "CREATE TABLE typed (id INTEGER, label TEXT, big INTEGER, small INTEGER, "
@@ -170,20 +181,28 @@ def test_accepted_file_keeps_the_extracted_schema_and_values(tmp_path: Path) -> 
         'amount TEXT, "order" TEXT, "lot id" TEXT)'
     )
     write_sqlite(path, ddl, "typed", TYPED_ROWS)
-    tenant = make_tenant(tmp_path, [typed_table()])
+    never = {"type": "expression", "name": "never", "expr": "id < 0"}
+    extra = {"rules": [{**never, "max_fraction": 1.0}]} if quarantined else {}
+    tenant = make_tenant(tmp_path, [typed_table(**extra)])
     connector = connector_for(SourceType.SQLITE, Credentials(database=str(path)))
     manifest = extract_table(tenant, tenant.table("typed"), DAY, connector)
 
     report = validate_extract(tenant, tenant.table("typed"), manifest)
 
     accepted = read_accepted(Lake(tenant), report)
+    quarantine = pq.read_table(report.quarantine_path)
     # timestamptz stays timestamp[us, tz=UTC] whatever the worker's time zone.
     assert accepted.schema == expected_typed_schema()
-    assert accepted.sort_by("id").equals(read_extract(manifest).sort_by("id"))
-    quarantine = pq.read_table(report.quarantine_path)
     assert quarantine.schema == expected_typed_schema().append(
         pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))
-    )
+    ).append(pa.field(ROW_COLUMN, pa.int64()))
+    kept, rejected = (quarantine, accepted) if quarantined else (accepted, quarantine)
+    assert rejected.num_rows == 0
+    assert_typed_roundtrip(kept.select(expected_typed_schema().names))
+    assert kept.select(expected_typed_schema().names).equals(read_extract(manifest))
+    if quarantined:
+        assert quarantine.column(FAILED_RULES_COLUMN).to_pylist() == [["never"]] * 4
+        assert quarantine.column(ROW_COLUMN).to_pylist() == [0, 1, 2, 3]
 
 
 def test_empty_extract_validates_to_empty_files(tmp_path: Path) -> None:
@@ -599,14 +618,12 @@ def test_warn_rule_before_an_error_rule(tmp_path: Path) -> None:
 # --- where the accepted rows are ------------------------------------------------
 
 
-def test_accepted_rows_are_copied_only_when_some_were_quarantined(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_accepted_rows_are_the_extract_less_its_quarantined_rows(
+    tmp_path: Path,
 ) -> None:
-    """Clean: the extract's files are the accepted rows. Quarantined within
-    tolerance: accepted.parquet, the extract minus those rows, in order (batches
-    of 2 rows over 2 files, so positions cross batch and file ends). Failed:
-    nothing to load."""
-    monkeypatch.setattr(validator, "BATCH_ROWS", 2)
+    """Nothing is copied: the accepted rows are the extract's files read less the
+    quarantined positions, in order (read 2 rows at a time from 2 files, so the
+    positions cross batch and file ends). A failed validation accepts nothing."""
     rows = [
         _row("A", seq, qty_out=11 if seq in (2, 3, 6) else 5) for seq in range(1, 8)
     ]
@@ -620,19 +637,44 @@ def test_accepted_rows_are_copied_only_when_some_were_quarantined(
     with pytest.raises(ValidationFailed):
         validate_extract(tenant, table, failing)
 
-    assert clean_report.accepted_path == clean.folder
-    assert clean_report.accepted_files == [f.path for f in clean.files]
-    assert not Path(f"{clean.folder}/validated/accepted.parquet").exists()
-    assert kept_report.accepted_files == [kept_report.accepted_path]
-    assert kept_report.accepted_path == f"{kept.folder}/validated/accepted.parquet"
-    accepted = read_accepted(Lake(tenant), kept_report).to_pylist()
-    assert [row["seq"] for row in accepted] == [1, 4, 5, 7]
-    assert accepted == [rows[i] for i in (0, 3, 4, 6)]
+    for report, extract in ((clean_report, clean), (kept_report, kept)):
+        assert report.accepted_path == extract.folder
+        assert report.accepted_files == [f.path for f in extract.files]
+    assert len(kept.files) == 2
+    assert sorted(p.name for p in Path(f"{kept.folder}/validated").iterdir()) == [
+        "quarantine.parquet",
+        "report.json",
+    ]
+    quarantine = pq.read_table(kept_report.quarantine_path)
+    assert quarantine.column(ROW_COLUMN).to_pylist() == [1, 2, 5]
+    accepted = accepted_rows(Lake(tenant), kept_report)
+    assert accepted.count_rows() == 4
+    batches = list(accepted.to_batches(batch_size=2))
+    got = pa.Table.from_batches(batches, accepted.schema).to_pylist()
+    assert [row["seq"] for row in got] == [1, 4, 5, 7]
+    assert got == [rows[i] for i in (0, 3, 4, 6)]
     failed = json.loads(
         Path(f"{failing.folder}/validated/report.json").read_text(encoding="utf-8")
     )
     assert (failed["accepted_path"], failed["accepted_files"]) == ("", [])
-    assert not Path(f"{failing.folder}/validated/accepted.parquet").exists()
+
+
+@pytest.mark.parametrize("name", ["file_index", "file_row_number"])
+def test_a_column_named_like_a_row_position_is_refused_by_name(
+    tmp_path: Path, name: str
+) -> None:
+    """DuckDB numbers the extract's rows with these virtual columns; a real
+    column of that name would hide them and misplace the quarantine."""
+    columns = [*LOT_COLUMNS, {"name": name, "type": "bigint"}]
+    tenant, table = _lots(tmp_path, [], columns)
+    manifest = write_extract(tenant, table, [{**_row("A", 1), name: 7}], DAY)
+
+    with pytest.raises(ConfigError) as caught:
+        validate_extract(tenant, table, manifest)
+
+    assert (caught.value.tenant, caught.value.table) == ("acme", "lots")
+    assert caught.value.column == name
+    assert f"column {name!r} hides the row positions" in str(caught.value)
 
 
 # --- the report ----------------------------------------------------------------
@@ -662,7 +704,7 @@ def test_report_json_matches_the_returned_report(tmp_path: Path) -> None:
     )
     assert report.production_day == DAY.day
     assert (report.rows, report.accepted, report.quarantined) == (3, 2, 1)
-    assert report.accepted_path == f"{folder}/accepted.parquet"
+    assert report.accepted_path == manifest.folder
     assert report.quarantine_path == f"{folder}/quarantine.parquet"
     assert [(r.name, r.severity, r.failed, r.tolerated) for r in report.rules] == [
         ("required_columns", "error", 0, True),

@@ -73,9 +73,9 @@ def stage_datasets(
     if stage == "extract":
         return [source_dataset(tenant, table)], [lake_dataset(tenant, result["folder"])]
     if stage == "validate":
+        # It writes only the quarantine: the accepted rows stay the extract's.
         extract = lake_dataset(tenant, kwargs["manifest"]["folder"])
-        written = [result.get("accepted_path"), result.get("quarantine_path")]
-        return [extract], [lake_dataset(tenant, path) for path in written if path]
+        return [extract], [lake_dataset(tenant, result["quarantine_path"])]
     if stage == "transform":
         accepted = lake_dataset(tenant, kwargs["report"]["accepted_path"])
         return [accepted], [lake_dataset(tenant, result["folder"])]

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from functools import partial
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,6 +51,7 @@ from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import LoadError, LoadRejected, RefreshRefused
 from mozart_etl.lake import ExtractManifest
 from mozart_etl.load.snapshot import write_snapshots
+from mozart_etl.parquet import ParquetRows
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,26 @@ SLICE_ROWS = 262_144
 (loading 1M `lot_history` rows alone: peak +464 MB as one table, +327 MB in
 slices)."""
 
-LoadRows = pa.Table | ds.Dataset
+LoadRows = pa.Table | ParquetRows
 """What a load reads: a table in memory, or Parquet files read slice by slice."""
+
+
+class RowSource(Protocol):
+    """How the load reads LoadRows: `ParquetRows`, or a pyarrow dataset over a
+    table in memory (both read the same way)."""
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    def count_rows(self) -> int: ...
+
+    def to_table(self, columns: list[str] | None = None) -> pa.Table: ...
+
+    def to_batches(
+        self, batch_size: int = ..., columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]: ...
+
+
 Stamp = Callable[[pa.Table], pa.Table]
 
 
@@ -101,7 +121,7 @@ def load_partition(
     run_id: str,
 ) -> LoadResult:
     started = time.perf_counter()
-    source = as_dataset(rows)
+    source = as_rows(rows)
     stamp = partial(
         with_audit_columns,
         run_id=run_id,
@@ -203,7 +223,7 @@ def _write(
     iceberg_table: Table,
     table: TableConfig,
     manifest: ExtractManifest,
-    rows: ds.Dataset,
+    rows: RowSource,
     stamp: Stamp,
 ) -> None:
     """One atomic commit, as the table's mode says, tagged with the extract id:
@@ -231,7 +251,7 @@ def _write(
 def _append_slices(
     tx: Transaction,
     io: FileIO,
-    rows: ds.Dataset,
+    rows: RowSource,
     stamp: Stamp,
     tag: dict[str, str],
     kept: pa.Table | None = None,
@@ -260,13 +280,11 @@ def _append_slices(
                 append.append_data_file(data_file)
 
 
-def _slices(rows: ds.Dataset, stamp: Stamp) -> Iterator[pa.Table]:
+def _slices(rows: RowSource, stamp: Stamp) -> Iterator[pa.Table]:
     """`rows` in tables of about SLICE_ROWS, with their audit columns."""
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    for batch in rows.to_batches(
-        batch_size=SLICE_ROWS, batch_readahead=1, fragment_readahead=1
-    ):
+    for batch in rows.to_batches(batch_size=SLICE_ROWS):
         pending.append(batch)
         pending_rows += batch.num_rows
         if pending_rows >= SLICE_ROWS:
@@ -276,8 +294,8 @@ def _slices(rows: ds.Dataset, stamp: Stamp) -> Iterator[pa.Table]:
         yield stamp(pa.Table.from_batches(pending))
 
 
-def as_dataset(rows: LoadRows) -> ds.Dataset:
-    return rows if isinstance(rows, ds.Dataset) else ds.dataset(rows)
+def as_rows(rows: LoadRows) -> RowSource:
+    return rows if isinstance(rows, ParquetRows) else ds.dataset(rows)
 
 
 def with_audit_columns(
@@ -327,7 +345,7 @@ def _field_names(iceberg_table: Table) -> set[str]:
 
 
 def _merge_match(
-    iceberg_table: Table, rows: ds.Dataset, keys: list[str]
+    iceberg_table: Table, rows: RowSource, keys: list[str]
 ) -> tuple[BooleanExpression | None, pa.Table | None]:
     """An upsert by primary key: the rows to delete (those whose key is in
     `rows`; every row of `rows` is then appended, its audit columns changed) and
@@ -440,7 +458,7 @@ __all__ = [
     "AUDIT_COLUMNS",
     "LoadResult",
     "LoadRows",
-    "as_dataset",
+    "as_rows",
     "load_partition",
     "raw_table_exists",
 ]

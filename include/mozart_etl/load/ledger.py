@@ -37,7 +37,7 @@ from pyiceberg.table import Table
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import LoadError
 from mozart_etl.lake import ExtractManifest, Lake
-from mozart_etl.load.iceberg import LoadResult, LoadRows, as_dataset, load_partition
+from mozart_etl.load.iceberg import LoadResult, LoadRows, as_rows, load_partition
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ def load_and_record(
     A ledger write that fails after the load fails the task: a retry reloads the
     same rows (idempotent) and writes the record then.
     """
-    accepted = as_dataset(rows).count_rows() if accepted is None else accepted
+    accepted = as_rows(rows).count_rows() if accepted is None else accepted
     counts = {"quarantined": quarantined, "accepted": accepted}
     try:
         result = load_partition(catalog, tenant, table, manifest, rows, run_id=run_id)

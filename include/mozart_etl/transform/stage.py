@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict
 
@@ -26,11 +25,11 @@ from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import TransformFailed
 from mozart_etl.extract.types import arrow_schema
 from mozart_etl.lake import MANIFEST, ExtractedFile, Lake
-from mozart_etl.parquet import RollingParquetWriter, row_group_batches
+from mozart_etl.parquet import ParquetRows, RollingParquetWriter
 from mozart_etl.transform import SCHEMA_ATTRIBUTE
 from mozart_etl.transform.importer import load_function
 from mozart_etl.transform.reference import TransformRef
-from mozart_etl.validate.validator import ValidationReport
+from mozart_etl.validate.validator import ValidationReport, accepted_rows
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def run_transform(
         lake.fs.delete_dir(out)  # a rerun replaces this run's output
     lake.make_dirs(out)
     started = datetime.now(UTC)
-    source = _Counted(row_group_batches(lake.fs, report.accepted_files, batch_rows))
+    source = _Counted(accepted_rows(lake, report).to_batches(batch_rows))
     writer = RollingParquetWriter(lake, out, schema, rows_per_file)
     context = _Context(tenant, table, ref, source)
     try:
@@ -127,11 +126,10 @@ def run_transform(
     return manifest
 
 
-def output_rows(lake: Lake, manifest: TransformManifest) -> ds.Dataset:
+def output_rows(lake: Lake, manifest: TransformManifest) -> ParquetRows:
     """Every file of a transform run (at least one), unread: what the load
     writes, slice by slice."""
-    paths = [f.path for f in manifest.files]
-    return ds.dataset(paths, filesystem=lake.fs, format="parquet")
+    return ParquetRows(lake.fs, [f.path for f in manifest.files])
 
 
 def read_output(lake: Lake, manifest: TransformManifest) -> pa.Table:

@@ -53,11 +53,8 @@ class Check(BaseModel):
     params: list[Param] = []
     duplicate_key: list[str] = []
     observed: str | None = None
-    columns: list[str] = []
-    """TABLE scope: the columns its aggregate reads; ROW scope with
-    `flag_rows_sql`: the columns that query reads."""
     flag_rows_sql: str = ""
-    """ROW scope: a query over `_mozart_keys` (the extract's `columns`) giving
+    """ROW scope: a query over `extract_rows` (the extract) giving
     the `flag_key` values of the broken rows (rules across rows: `sequence`)."""
     flag_key: list[str] = []
     expected: str | None = None

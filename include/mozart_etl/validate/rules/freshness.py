@@ -34,6 +34,5 @@ def compile_freshness(rule: FreshnessRule, context: RuleContext) -> Check:
         sql=f"{newest} IS NULL OR {newest} < ?",
         params=[bound],
         observed=newest,
-        columns=[cursor],
         expected=f"max({cursor}) >= {bound.isoformat()}",
     )
