@@ -2,8 +2,8 @@
 
 The function is the demo's `normalise_equipment_id` (trim + upper-case one
 string column, Arrow compute), over an `equipment_event`-shaped table of eight
-columns. Contenders, each in a fresh process, reading the same accepted.parquet
-(row groups of 100k rows, as validate writes it) and writing zstd Parquet:
+columns. Contenders, each in a fresh process, reading the same Parquet file of accepted
+rows (row groups of 100k rows) and writing zstd Parquet:
 
 - ours: `run_transform` — record batches in, the tenant's function, schema
   check, the rolling writer, manifest. Peak memory should not grow with rows.
@@ -50,7 +50,7 @@ COLUMNS: list[dict[str, Any]] = [
 
 
 def _write_input(path: Path, rows: int, copies: int = 1) -> None:
-    """`rows * copies` accepted rows in row groups of 100k (as validate writes)."""
+    """`rows * copies` accepted rows in row groups of 100k."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc

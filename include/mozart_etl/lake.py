@@ -6,7 +6,8 @@ last, so a folder without one is an aborted attempt that nobody reads)::
     <lake_root>/<prefix>/<table>/day=<D>/extract=<extract_id>/
         part-00000.parquet …     rows as extracted
         _manifest.json           ExtractManifest: files, rows, schema, window
-        validated/accepted.parquet, quarantine.parquet, report.json
+        validated/quarantine.parquet, report.json   (accepted = the parts less
+                                                    the quarantined rows)
 
 A `snapshot` table's rows are written per run instead (the manifest stays in
 the day's extract folder and lists them), so each immutable run has its own

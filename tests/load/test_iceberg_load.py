@@ -1,7 +1,7 @@
 """Load accepted rows into a real PyIceberg SQL catalog (SQLite) under tmp_path.
 
 Every load goes through the real validator, so the rows are exactly what the
-load stage receives in a run: accepted.parquet.
+load stage receives in a run: the extract less its quarantined rows.
 """
 
 from __future__ import annotations

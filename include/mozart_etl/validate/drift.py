@@ -5,7 +5,7 @@ Three comparisons, each a list of `DriftChange`:
 1. The extract's Parquet schema against the declared columns (the extractor
    writes the declared schema, so any difference is a broken extract). A
    Parquet column that is not declared is *added*: under `drift: evolve` it is
-   passed on to accepted.parquet and the load adds it to the raw table.
+   passed on to the accepted rows and the load adds it to the raw table.
 2. The source's own columns (`ExtractManifest.source_columns`, read from the
    source catalog at extract time) against the declared columns. An undeclared
    source column is *added* (it is not extracted: declare it to load it); a
