@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -138,11 +139,17 @@ class ParquetRows:
         self.paths = paths
         self.excluded = np.empty(0, np.int64) if excluded is None else excluded
 
+    @cached_property
+    def _footers(self) -> list[pq.FileMetaData]:
+        """Each file's footer, read once: the load asks for the schema and the
+        row count before reading the rows (on S3 each read is a round trip)."""
+        return [pq.read_metadata(path, filesystem=self.fs) for path in self.paths]
+
     @property
     def schema(self) -> pa.Schema:
-        if not self.paths:
+        if not self._footers:
             return pa.schema([])
-        return pq.read_schema(self.paths[0], filesystem=self.fs)
+        return self._footers[0].schema.to_arrow_schema()
 
     def count_rows(self) -> int:
         return sum(self.file_rows()) - len(self.excluded)
@@ -169,19 +176,15 @@ class ParquetRows:
             offset = end
 
     def file_rows(self) -> list[int]:
-        """Each file's row count, from its footer."""
-        rows = []
-        for path in self.paths:
-            with self.fs.open_input_file(path) as source:
-                rows.append(pq.ParquetFile(source).metadata.num_rows)
-        return rows
+        """Each file's row count."""
+        return [footer.num_rows for footer in self._footers]
 
     def _row_groups(
         self, batch_size: int, columns: list[str] | None
     ) -> Iterator[pa.RecordBatch]:
-        for path in self.paths:
+        for path, footer in zip(self.paths, self._footers, strict=True):
             with self.fs.open_input_file(path) as source:
-                parquet = pq.ParquetFile(source)
+                parquet = pq.ParquetFile(source, metadata=footer)
                 for group in range(parquet.num_row_groups):
                     yield from parquet.iter_batches(
                         batch_size=batch_size, row_groups=[group], columns=columns
