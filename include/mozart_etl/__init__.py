@@ -14,3 +14,9 @@ __version__ = "0.1.0"
 # carried each stage's peak into the next: the 1M-row run of bench/e2e.py peaked
 # at 1 163 MB with mimalloc and 893 MB with jemalloc, in the same time.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+
+# pyarrow imports numpy, so every process of ours loads OpenBLAS, whose helper
+# threads then spin: 0.12 CPU-s per process, measured after `import numpy`,
+# taken from the database and the other stages on a 2-core worker. Nothing here
+# multiplies matrices.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.errors import SourceError
-from mozart_etl.extract.connectors import Credentials, connector_for
+from mozart_etl.extract.connectors import Credentials, connector_for, pg_copy
 from mozart_etl.extract.connectors.pg_copy import (
     CLIENT_SETTING,
+    _CopyStream,
     copy_statement,
     psql_invocation,
 )
@@ -107,6 +108,29 @@ def test_fast_path_and_generic_path_write_identical_data(
     assert [labels[100 + i] for i in range(len(TRICKY))] == TRICKY
     assert labels[4] is None  # NULL stays apart from "" and from the text \N
     assert fast.rows == len(TYPED_ROWS) + len(TRICKY)
+
+
+@pytest.mark.parametrize(
+    ("blocks", "escaped"),
+    [
+        ([b"1\t\\N\n2\t\\N\n"], False),  # NULLs only
+        ([b"1\ta\\", b"nb\n"], True),  # an escape split across blocks; so a
+        ([b"1\t\\", b"N\n"], True),  # NULL split so counts as one (harmless)
+        ([b"1\t\\\\N\n"], True),  # the text \N, not a NULL
+        ([b"1\tplain\n", b"2\tback\\\\slash\n"], True),
+    ],
+)
+def test_copy_stream_notices_any_escape_in_any_block(
+    blocks: list[bytes], escaped: bool
+) -> None:
+    """Only a stream with an escape pays for unescaping; one that has an escape
+    must never be missed, even when a block ends between its two characters."""
+    chunks = iter([*blocks, b""])
+    stream = _CopyStream(lambda size: next(chunks))
+    while stream.read(1 << 20):
+        pass
+    assert stream.saw_backslash is escaped
+    assert stream.bytes_read == sum(map(len, blocks))
 
 
 def test_copy_binds_values_as_escaped_literals(
@@ -368,6 +392,32 @@ def test_psql_gets_the_password_from_its_environment_only(postgres_db: str) -> N
     assert env["PGPASSWORD"] == PASSWORD
     copied = subprocess.run(argv, env=env, capture_output=True, check=True)
     assert copied.stdout == b"1\ta\\tb\tpostgres\n"
+
+
+def test_debians_psql_wrapper_is_skipped_for_the_newest_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's `psql` is a Perl script that execs a version's client; the extract
+    runs the client itself (the one the script picks for a remote server)."""
+    wrapper = tmp_path / "share" / "pg_wrapper"
+    wrapper.parent.mkdir()
+    wrapper.write_text("#!/usr/bin/perl\n")
+    on_path = tmp_path / "bin" / "psql"
+    on_path.parent.mkdir()
+    on_path.symlink_to(wrapper)
+    for version in ("9", "13", "15"):
+        client = tmp_path / "lib" / version / "bin" / "psql"
+        client.parent.mkdir(parents=True)
+        client.write_text("")
+        client.chmod(0o755 if version != "15" else 0o644)  # 15: not executable
+    monkeypatch.setattr(pg_copy, "DEBIAN_CLIENTS", str(tmp_path / "lib"))
+    unwrapped = pg_copy._unwrapped.__wrapped__
+
+    assert unwrapped(str(on_path)) == str(tmp_path / "lib" / "13" / "bin" / "psql")
+    direct = tmp_path / "lib" / "9" / "bin" / "psql"
+    assert unwrapped(str(direct)) == str(direct)  # not the wrapper: as found
+    monkeypatch.setattr(pg_copy, "DEBIAN_CLIENTS", str(tmp_path / "none"))
+    assert unwrapped(str(on_path)) == str(on_path)  # no client found: the wrapper
 
 
 def test_session_settings_do_not_outlive_the_extract(postgres_db: str) -> None:

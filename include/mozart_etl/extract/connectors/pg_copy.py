@@ -31,6 +31,8 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -65,10 +67,15 @@ _PSQL_KEYS = frozenset(
     "target_session_attrs channel_binding".split()
 )
 """Connection settings psql 13 and later understand (libpq's)."""
+DEBIAN_CLIENTS = "/usr/lib/postgresql"
+"""Where Debian installs each PostgreSQL version's client (`<major>/bin/psql`)."""
 CLIENT_SETTING = "MOZART_PG_COPY_CLIENT"
 """`psql` (the default when installed) or `psycopg`."""
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+# A backslash that does not start a NULL (`\\N`) is an escape; one ending a
+# block may be either, so it counts as one (a needless unescape pass at worst).
+_ESCAPE_IN_BLOCK = re.compile(rb"\\(?:[^N]|\Z)")
 _PSQL_PREFIX = re.compile(r"^(psql: error: )?(ERROR|FATAL):\s+")
 _CSV_COLUMN = re.compile(r"CSV column #(\d+)")
 
@@ -124,7 +131,26 @@ def _psql() -> str | None:
     choice = os.environ.get(CLIENT_SETTING, "psql")
     if choice not in ("psql", "psycopg"):
         raise ValueError(f"{CLIENT_SETTING} must be psql or psycopg, not {choice!r}")
-    return shutil.which("psql") if choice == "psql" else None
+    found = shutil.which("psql") if choice == "psql" else None
+    return None if found is None else _unwrapped(found)
+
+
+@cache
+def _unwrapped(psql: str) -> str:
+    """The client itself rather than Debian's `pg_wrapper` (what `psql` is on
+    Debian and in the Airflow image): a Perl script that picks a version and
+    execs it, 20-60 ms before the first row. For a server given by host, as
+    ours always is, it runs the newest installed client; so do we."""
+    if Path(psql).resolve().name != "pg_wrapper":
+        return psql
+    clients = [
+        client
+        for client in Path(DEBIAN_CLIENTS).glob("*/bin/psql")
+        if client.parts[-3].isdigit() and os.access(client, os.X_OK)
+    ]
+    if not clients:
+        return psql
+    return str(max(clients, key=lambda client: int(client.parts[-3])))
 
 
 def psql_invocation(
@@ -235,9 +261,11 @@ class _CopyStream:
     def read(self, size: int = -1) -> bytes:
         data = self._read(size)
         self.bytes_read += len(data)
-        # A backslash that does not start a NULL (`\\N`) is an escape. Counted
-        # per block: cheap next to checking every string of every batch.
-        if not self.saw_backslash and data.count(b"\\") > data.count(b"\\N"):
+        # Searched per block: cheap next to checking every string of every batch,
+        # and a third of the CPU of counting backslashes and `\\N`s (0.05 vs
+        # 0.15 s for the 108 MB of the 1M-row bench table, with a NULL in every
+        # 17th row).
+        if not self.saw_backslash and _ESCAPE_IN_BLOCK.search(data):
             self.saw_backslash = True
         return data
 
