@@ -43,6 +43,7 @@ class RollingParquetWriter:
         self._rows = 0
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._dictionary: list[str] | None = None  # chosen on the first row group
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="parquet")
         self._inflight: Future[None] | None = None
 
@@ -90,24 +91,24 @@ class RollingParquetWriter:
         while offset < data.num_rows:
             if self._writer is None or self._rows >= self.rows_per_file:
                 self._finish_file()
-                self._open()
+                self._open(data)
             take = min(data.num_rows - offset, self.rows_per_file - self._rows)
             assert self._writer is not None
             self._writer.write_table(data.slice(offset, take), row_group_size=take)
             self._rows += take
             offset += take
 
-    def _open(self) -> None:
+    def _open(self, sample: pa.Table | None = None) -> None:
         self._path = f"{self.folder}/part-{len(self.files):05d}.parquet"
+        if self._dictionary is None:
+            self._dictionary = _dictionary_columns(self.schema, sample)
         text = [field.name for field in self.schema if pa.types.is_string(field.type)]
         self._writer = pq.ParquetWriter(
             self._path,
             self.schema,
             filesystem=self.lake.fs,
             compression="zstd",
-            # Dictionaries pay off on repeated text (plant, equipment codes); on
-            # numbers and instants zstd alone is as small, with less CPU and memory.
-            use_dictionary=text,
+            use_dictionary=self._dictionary,
             # Min/max of text cost a fifth of the writer's CPU on the bench table
             # and serve nobody: every reader of the lake scans whole files.
             write_statistics=[name for name in self.schema.names if name not in text],
@@ -120,6 +121,23 @@ class RollingParquetWriter:
         size = self.lake.fs.get_file_info(self._path).size or 0
         self.files.append(ExtractedFile(path=self._path, rows=self._rows, bytes=size))
         self._writer, self._rows = None, 0
+
+
+def _dictionary_columns(schema: pa.Schema, sample: pa.Table | None) -> list[str]:
+    """Text columns worth a dictionary, judged on the first row group. It pays off
+    on repeated text (plant, equipment codes); on numbers and instants zstd alone
+    is as small with less CPU and memory, and on text of mostly distinct values
+    (lot and serial numbers) the dictionary fills up, overflows and is dropped
+    for the rest of each row group: on the bench table, leaving `lot_id` out
+    made the file 6 % smaller and the writer 10 % faster."""
+    text = [field.name for field in schema if pa.types.is_string(field.type)]
+    if sample is None or sample.num_rows == 0:
+        return text
+    return [
+        name
+        for name in text
+        if len(sample.column(name).unique()) * 2 <= sample.num_rows
+    ]
 
 
 class ParquetRows:
