@@ -15,12 +15,20 @@ from typing import Any
 log = logging.getLogger("bench")
 
 _imported: list[float] = []
+_task_started: list[float] = []
 
 
 def imports_done() -> None:
     """Called by a contender once its libraries are imported: the child then
     also reports the seconds after that point (`work_seconds`)."""
     _imported.append(time.perf_counter())
+
+
+def task_starts() -> None:
+    """Called by a contender once it has imported what an Airflow task process has
+    loaded before the task's callable runs (it parsed the DAG file): the child
+    then also reports the seconds from that point (`task_seconds`)."""
+    _task_started.append(time.perf_counter())
 
 
 def _child(fn: Callable[..., Any], args: tuple, queue: mp.Queue) -> None:
@@ -37,6 +45,8 @@ def _child(fn: Callable[..., Any], args: tuple, queue: mp.Queue) -> None:
         {
             "seconds": finished - started,
             "work_seconds": finished - (_imported[-1] if _imported else started),
+            "task_seconds": finished
+            - (_task_started[-1] if _task_started else started),
             "peak_rss_mb": peak_kib / 1024,
             "result": result,
         }
