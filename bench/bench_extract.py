@@ -40,7 +40,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from bench.common import _child, imports_done, report, task_starts
+from bench.common import _child, fastest, imports_done, report, task_starts
 
 log = logging.getLogger("bench")
 
@@ -200,11 +200,6 @@ def main() -> None:
     report("extract", rows_out)
 
 
-def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The fastest run: the least disturbed by the machine's noise."""
-    return min(runs, key=lambda run: run["seconds"])
-
-
 def measure(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     """bench.common.measure, but a child that dies without reporting (killed by
     a neighbour, a crash) is retried once instead of blocking forever."""
@@ -249,11 +244,11 @@ def _one_size(database: str, size: int, workdir: str) -> list[dict[str, Any]]:
     pandas_name = "pandas.read_sql + to_parquet"
     if size <= 1_000_000 or os.environ.get("MOZART_BENCH_PANDAS_5M") == "1":
         runs[pandas_name] = [measure(pandas, database, table, workdir)]
-    floor_best = _best(runs[FLOOR])
+    floor_best = fastest(runs[FLOOR])
     floor_median = median(run["seconds"] for run in runs[FLOOR])
     out = []
     for name, measured in runs.items():
-        best = _best(measured)
+        best = fastest(measured)
         out.append(
             {
                 "rows": size,

@@ -103,9 +103,14 @@ def _outcome(process: Any, queue: mp.Queue) -> dict[str, Any]:
 def best_of(repeats: int, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     """The fastest of `repeats` runs (least disturbed by the machine's noise)."""
     runs = [measure(fn, *args) for _ in range(repeats)]
-    best = min(runs, key=lambda run: run["seconds"])
+    best = fastest(runs)
     best["all_seconds"] = [round(run["seconds"], 3) for run in runs]
     return best
+
+
+def fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest run: the least disturbed by the machine's noise."""
+    return min(runs, key=lambda run: run["seconds"])
 
 
 def report(name: str, rows: list[dict[str, Any]]) -> None:
