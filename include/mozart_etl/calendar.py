@@ -7,7 +7,7 @@ of `s` shifted back by the tenant's day-start hour. With the default schedule
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -60,16 +60,19 @@ def production_day_of(
     return (local - timedelta(hours=day_start_hour)).date()
 
 
-def cursor_bound(instant: datetime, kind: ColumnType) -> datetime | date:
-    """A window bound (a UTC instant) as a value of the cursor's type.
+def cursor_bound(
+    instant: datetime, kind: ColumnType, zone: str = "UTC"
+) -> datetime | date:
+    """A bound (a UTC instant) as a value of the cursor's type.
 
-    A naive `timestamp` cursor holds UTC wall time and a `date` cursor compares
-    as its UTC midnight, so `cursor >= bound` means the same thing in every
-    source database and in the Iceberg overwrite filter of the load.
+    A naive `timestamp` cursor holds the wall time of the source's zone (the
+    tenant's `source.timezone`, UTC when undeclared) and a `date` cursor
+    compares as that zone's midnight, so `cursor >= bound` means the same thing
+    in every source database and in raw.
     """
     if kind == ColumnType.TIMESTAMPTZ:
         return instant
-    wall = instant.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    wall = instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
     if kind == ColumnType.TIMESTAMP:
         return wall
     # date >= bound  <=>  date >= the first day whose midnight is not before it
@@ -77,3 +80,16 @@ def cursor_bound(instant: datetime, kind: ColumnType) -> datetime | date:
     if wall != datetime.combine(first, time()):
         first += timedelta(days=1)
     return first
+
+
+def instant_of(value: datetime | date, kind: ColumnType, zone: str = "UTC") -> datetime:
+    """A cursor value as the UTC instant it stands for (the inverse of
+    `cursor_bound`): naive wall times and dates are read in the source's zone;
+    an ambiguous wall time (the repeated hour of a DST end) as its first
+    occurrence."""
+    if kind == ColumnType.DATE and not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    assert isinstance(value, datetime)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value.astimezone(UTC)

@@ -57,6 +57,12 @@ class ExtractManifest(BaseModel):
     rows: int
     files: list[ExtractedFile]
     columns: dict[str, str]
+    captured_at: datetime | None = None
+    """The instant the source was read as of (the sync's clock): the validity
+    start of versions the source does not date itself (full-refresh rows,
+    deletions found by a key scan). None in manifests of the earlier layout."""
+    key_files: list[ExtractedFile] = []
+    """`deletes: key_scan`: every key the source held when it was read."""
     source_columns: dict[str, str] | None = None
     """The source's own columns and portable types, read from its catalog at
     extract time (None when not introspected); schema-drift checks compare it."""

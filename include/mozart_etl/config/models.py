@@ -67,6 +67,17 @@ def _resolve_path(value: str, info: ValidationInfo) -> str:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
+def _known_zone(value: str | None) -> str | None:
+    """An IANA zone name (None passes): checked here, not at the first run."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
 def _blank_to_none(value: object) -> object:
     """`${VAR:}` with VAR unset gives ""; an optional setting then means unset."""
     return None if isinstance(value, str) and not value.strip() else value
@@ -91,10 +102,17 @@ class SourceConfig(FrozenModel):
         "database share one pool, which bounds the connections it gets.",
     )
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    timezone: str | None = Field(
+        default=None,
+        description="IANA zone of the source's naive `timestamp` columns (the "
+        "plant's wall clock, e.g. America/Chicago); unset means they hold UTC. "
+        "Cursor bounds, validity instants and staging conversions use it.",
+    )
 
     _unset_if_blank = field_validator(
-        "host", "port", "user", "conn_id", "pool", mode="before"
+        "host", "port", "user", "conn_id", "pool", "timezone", mode="before"
     )(_blank_to_none)
+    _zone = field_validator("timezone")(_known_zone)
 
     @model_validator(mode="after")
     def _server_needs_host(self) -> SourceConfig:
@@ -225,14 +243,7 @@ class ScheduleConfig(FrozenModel):
     retries: int = Field(default=2, ge=0)
     retry_delay_minutes: float = Field(default=5, gt=0)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+    _zone = field_validator("timezone")(_known_zone)
 
     @field_validator("cron")
     @classmethod
@@ -304,6 +315,19 @@ class TenantFilter(FrozenModel):
 
     column: SourceIdent
     param: str
+
+
+class SoftDelete(FrozenModel):
+    """Deletes the source marks instead of removing rows: a row whose `column`
+    holds one of `values` is deleted from its cursor's instant on."""
+
+    column: SourceIdent
+    values: list[str | int | bool] = Field(default_factory=lambda: [True], min_length=1)
+
+
+KEY_SCAN = "key_scan"
+"""`deletes: key_scan`: each sync reads the source's key columns and closes the
+raw rows whose key is gone, at the moment of the scan."""
 
 
 class RuleBase(FrozenModel):
@@ -485,6 +509,17 @@ class TableConfig(FrozenModel):
         description="Incremental/merge: re-read this much before the window start "
         "(late rows); the load replaces the same widened window.",
     )
+    timezone: str | None = Field(
+        default=None,
+        description="IANA zone of this table's naive `timestamp` columns, when "
+        "it differs from the source's `timezone`.",
+    )
+    deletes: Literal["key_scan"] | SoftDelete | None = Field(
+        default=None,
+        description="How rows deleted in the source show: `key_scan` (compare "
+        "the source's keys with raw's live keys each sync) or a soft-delete "
+        "column. Full-refresh tables always close the keys their extract lacks.",
+    )
     rules: list[Rule] = Field(default_factory=list)
     drift: DriftPolicy = Field(
         default=DriftPolicy.EVOLVE,
@@ -538,6 +573,7 @@ class TableConfig(FrozenModel):
         for key in self.primary_key:
             _require_column(names, key, "primary_key")
         _check_snapshot_key(self)
+        _check_deletes(self)
         if self.mode not in _CURSOR_OPTIONAL and self.cursor is None:
             raise ValueError(f"mode {self.mode} needs a `cursor` column")
         if self.cursor is not None:
@@ -562,9 +598,22 @@ class TableConfig(FrozenModel):
             _check_rule_types(self, rule, where)
         return self
 
+    _zone = field_validator("timezone")(_known_zone)
+
 
 _CURSOR_OPTIONAL = {LoadMode.FULL_REFRESH, LoadMode.SNAPSHOT}
 """A snapshot table's cursor only narrows which runs an extract re-reads."""
+
+
+def _check_deletes(table: TableConfig) -> None:
+    if table.deletes is None:
+        return
+    if table.mode == LoadMode.SNAPSHOT:
+        raise ValueError(
+            "`deletes` does not apply to mode snapshot (runs are immutable)"
+        )
+    if isinstance(table.deletes, SoftDelete):
+        _require_column(table.column_names, table.deletes.column, "deletes")
 
 
 def _check_snapshot_key(table: TableConfig) -> None:
@@ -769,6 +818,19 @@ class TenantConfig(FrozenModel):
     @property
     def lake_prefix(self) -> str:
         return self.storage.prefix or self.tenant_id
+
+    def dbt_vars(self) -> dict[str, object]:
+        """The tenant's own dbt vars: its id, the zone of its naive source
+        timestamps (staging's `mozart_core.source_instant`) and `dbt.vars`."""
+        return {
+            "tenant_id": self.tenant_id,
+            "source_timezone": self.source.timezone or "UTC",
+            **self.dbt.vars,
+        }
+
+    def source_zone(self, table: TableConfig) -> str:
+        """The zone of the table's naive source timestamps (UTC when undeclared)."""
+        return table.timezone or self.source.timezone or "UTC"
 
     def table(self, name: str) -> TableConfig:
         for table in self.tables:

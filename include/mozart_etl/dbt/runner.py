@@ -27,9 +27,7 @@ PLACEHOLDER_DAY_VARS = {
 
 def placeholder_vars(tenant: TenantConfig) -> str:
     """`--vars` for parse/compile: the tenant's own vars plus a stand-in day."""
-    return json.dumps(
-        {"tenant_id": tenant.tenant_id, **tenant.dbt.vars, **PLACEHOLDER_DAY_VARS}
-    )
+    return json.dumps({**tenant.dbt_vars(), **PLACEHOLDER_DAY_VARS})
 
 
 @contextmanager

@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import sqlalchemy as sa
 
 from mozart_etl.calendar import ProductionDay
-from mozart_etl.config.constants import LoadMode
-from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.config.models import KEY_SCAN, TableConfig, TenantConfig
 from mozart_etl.errors import LakeWriteError, SourceError
 from mozart_etl.extract.connectors import Connector, DriverNotInstalled
 from mozart_etl.extract.connectors.base import ColumnConversionError
@@ -31,7 +30,7 @@ from mozart_etl.extract.introspect import (
 from mozart_etl.extract.query import Window, build_select
 from mozart_etl.extract.snapshot import split_runs
 from mozart_etl.extract.types import arrow_schema, to_arrow_column
-from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.lake import ExtractedFile, ExtractManifest, Lake
 from mozart_etl.parquet import RollingParquetWriter
 from mozart_etl.progress import Progress, human_bytes
 
@@ -47,44 +46,32 @@ def new_extract_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
 
 
-def extract_window(
-    table: TableConfig, day: ProductionDay, *, initial: bool
-) -> Window | None:
-    """Full-refresh tables read everything; others read the production day.
-
-    The first load of an incremental table (`initial`) reads all history before
-    the day's end, so the raw table starts complete. `lookback_hours` widens the
-    start to re-read late rows; the manifest records the widened window, and the
-    load replaces exactly that window.
-    """
-    if table.mode == LoadMode.FULL_REFRESH or table.cursor is None:
-        return None  # a snapshot table without a cursor reads every run
-    if initial:
-        return Window(start=None, end=day.end)
-    start = day.start - timedelta(hours=table.lookback_hours)
-    return Window(start=start, end=day.end)
-
-
 def extract_table(
     tenant: TenantConfig,
     table: TableConfig,
     day: ProductionDay,
     connector: Connector,
     *,
-    initial: bool = False,
+    window: Window | None,
+    captured_at: datetime | None = None,
     extract_id: str | None = None,
     batch_rows: int = BATCH_ROWS,
     rows_per_file: int = ROWS_PER_FILE,
     fast_path: bool = True,
 ) -> ExtractManifest:
-    """Extract one table's window into a new immutable folder; the manifest,
-    written last, is what makes it visible (`lake.latest_manifest`)."""
+    """Extract one table's `window` (None: the whole table) into a new immutable
+    folder; the manifest, written last, is what makes it visible
+    (`lake.latest_manifest`). `captured_at` is the instant the read stands for
+    (default: now); a `key_scan` table also records every source key then."""
     lake = Lake(tenant)
     extract_id = extract_id or new_extract_id()
     folder = lake.extract_folder(table.name, day.day, extract_id)
-    window = extract_window(table, day, initial=initial)
-    select = build_select(table, connector, window=window, params=tenant.params)
+    zone = tenant.source_zone(table)
+    select = build_select(
+        table, connector, window=window, params=tenant.params, zone=zone
+    )
     started = datetime.now(UTC)
+    captured_at = captured_at or started
     log.info(
         "extract %s.%s from %s, window %s, into %s",
         tenant.tenant_id,
@@ -99,6 +86,11 @@ def extract_table(
         tenant, table, connector, select, writer, batch_rows, fast_path=fast_path
     )
     files = writer.files
+    key_files = (
+        _scan_keys(tenant, table, connector, folder, batch_rows, fast_path)
+        if table.deletes == KEY_SCAN
+        else []
+    )
     if table.snapshot_key is not None:
         files = split_runs(lake, table, files, extract_id, rows_per_file)
     manifest = ExtractManifest(
@@ -111,6 +103,8 @@ def extract_table(
         window_end=window.end if window else None,
         rows=sum(f.rows for f in files),
         files=files,
+        captured_at=captured_at,
+        key_files=key_files,
         columns={c.name: str(c.type) for c in table.columns},
         source_columns=source_columns,
         started_at=started,
@@ -134,6 +128,109 @@ def extract_table(
     return manifest
 
 
+def _scan_keys(
+    tenant: TenantConfig,
+    table: TableConfig,
+    connector: Connector,
+    folder: str,
+    batch_rows: int,
+    fast_path: bool,
+) -> list[ExtractedFile]:
+    """Every key the source holds now (key columns only, the whole table), into
+    `<folder>/keys/`: the load closes raw's live rows whose key is missing.
+
+    Read after the rows, so a row inserted in between is a key without a
+    version yet (harmless: nothing is closed for it), never a closed live row."""
+    keys = key_table(table)
+    select = build_select(
+        table, connector, window=None, params=tenant.params, only=keys.column_names
+    )
+    lake = Lake(tenant)
+    target = f"{folder}/keys"
+    lake.make_dirs(target)
+    writer = RollingParquetWriter(lake, target, arrow_schema(keys), ROWS_PER_FILE)
+    _stream_to_parquet(
+        tenant,
+        table,
+        connector,
+        select,
+        writer,
+        batch_rows,
+        fast_path=fast_path,
+        read_as=keys,
+    )
+    log.info(
+        "key scan %s.%s: %d key(s)",
+        tenant.tenant_id,
+        table.name,
+        sum(f.rows for f in writer.files),
+    )
+    return writer.files
+
+
+def narrowed(table: TableConfig, names: list[str]) -> TableConfig:
+    """The table as a SELECT of only `names` reads it (a key scan, a reconcile)."""
+    columns = [table.column(name) for name in dict.fromkeys(names)]
+    return table.model_copy(update={"columns": columns, "rules": []})
+
+
+def key_table(table: TableConfig) -> TableConfig:
+    """The table narrowed to its primary key columns (what a key scan reads)."""
+    return narrowed(table, list(table.primary_key))
+
+
+class _Collector:
+    """A writer that keeps the batches in memory (small reads: keys, figures)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.batches: list[pa.RecordBatch] = []
+        self.lake: Lake | None = None
+        self.folder = ""
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+
+    def close(self) -> None:
+        return None
+
+    def abort(self) -> None:
+        self.batches.clear()
+
+
+def read_source(
+    tenant: TenantConfig,
+    table: TableConfig,
+    connector: Connector,
+    *,
+    names: list[str],
+    window: Window | None,
+) -> pa.Table:
+    """Columns `names` of the table's rows in `window`, typed as an extract
+    types them (so they compare with raw's values), held in memory."""
+    shape = narrowed(table, names)
+    select = build_select(
+        table,
+        connector,
+        window=window,
+        params=tenant.params,
+        zone=tenant.source_zone(table),
+        only=shape.column_names,
+    )
+    collector = _Collector(arrow_schema(shape))
+    _stream_to_parquet(
+        tenant,
+        table,
+        connector,
+        select,
+        collector,
+        BATCH_ROWS,  # type: ignore[arg-type]
+        fast_path=True,
+        read_as=shape,
+    )
+    return pa.Table.from_batches(collector.batches, schema=collector.schema)
+
+
 def _stream_to_parquet(
     tenant: TenantConfig,
     table: TableConfig,
@@ -143,8 +240,12 @@ def _stream_to_parquet(
     batch_rows: int,
     *,
     fast_path: bool,
+    read_as: TableConfig | None = None,
 ) -> dict[str, str] | None:
-    """Write every row; returns the source's columns (introspected first)."""
+    """Write every row; returns the source's columns (introspected first).
+    `read_as` is the table as the SELECT reads it (its key columns alone for a
+    key scan)."""
+    shape = read_as or table
     try:
         engine = connector.engine()
     except DriverNotInstalled as exc:
@@ -160,9 +261,9 @@ def _stream_to_parquet(
                 else None
             )
             if batches is None:
-                batches = _generic_batches(tenant, table, conn, select, batch_rows)
+                batches = _generic_batches(tenant, shape, conn, select, batch_rows)
             progress = Progress(f"extract {tenant.tenant_id}.{table.name}", log)
-            for batch in _named(tenant, table, batches):
+            for batch in _named(tenant, shape, batches):
                 writer.write(batch)
                 progress.add(batch.num_rows, batch.nbytes)
         writer.close()
@@ -177,7 +278,8 @@ def _stream_to_parquet(
         ) from None
     except OSError as exc:  # the lake's filesystem: a full disk, permissions
         writer.abort()
-        _discard(writer.lake, writer.folder)  # give a full disk its space back
+        if writer.lake is not None:  # give a full disk its space back
+            _discard(writer.lake, writer.folder)
         raise _lake_error(tenant, table, writer.folder, exc) from exc
     except BaseException:
         writer.abort()
@@ -275,7 +377,8 @@ def _describe_window(window: Window | None) -> str:
     if window is None:
         return "full table"
     start = window.start.isoformat() if window.start else "-inf"
-    return f"[{start}, {window.end.isoformat()})"
+    end = window.end.isoformat() if window.end else "now"
+    return f"[{start}, {end})"
 
 
 def _scrub(exc: Exception, connector: Connector) -> str:

@@ -14,12 +14,13 @@ from mozart_etl.extract.connectors.base import Connector
 
 
 class Window(BaseModel):
-    """Cursor bounds `[start, end)`; `start=None` reads everything before `end`."""
+    """Cursor bounds `[start, end)` as UTC instants; `None` leaves a side open
+    (a sync reads from raw's high-water mark to whatever the source holds)."""
 
     model_config = ConfigDict(frozen=True)
 
     start: datetime | None
-    end: datetime
+    end: datetime | None = None
 
 
 def _ident(name: str) -> quoted_name:
@@ -32,7 +33,11 @@ def build_select(
     *,
     window: Window | None,
     params: dict[str, str | int],
+    zone: str = "UTC",
+    only: list[str] | None = None,
 ) -> sa.Select:
+    """The table's SELECT over `window`; `only` narrows the columns read (a key
+    scan reads the key columns alone)."""
     columns = [sa.column(_ident(column.name)) for column in table.columns]
     ref = table.source
     if ref.query is not None:
@@ -40,14 +45,15 @@ def build_select(
     else:
         schema = _ident(ref.schema_) if ref.schema_ else None
         source = sa.table(_ident(ref.table), *columns, schema=schema)  # type: ignore[arg-type]
-    select = sa.select(*(source.c[column.name] for column in table.columns))
+    names = only if only is not None else table.column_names
+    select = sa.select(*(source.c[name] for name in names))
     if table.tenant_filter is not None:
         value = params[table.tenant_filter.param]
         select = select.where(
             source.c[table.tenant_filter.column] == sa.bindparam("tenant_value", value)
         )
     if window is not None and table.cursor is not None:
-        in_window = _in_window(source, table, connector, window)
+        in_window = _in_window(source, table, connector, window, zone)
         if table.snapshot_key is None:
             select = select.where(*in_window)
         else:  # every line of each run that has a line in the window
@@ -62,14 +68,16 @@ def _in_window(
     table: TableConfig,
     connector: Connector,
     window: Window,
+    zone: str,
 ) -> list[sa.ColumnElement[bool]]:
     assert table.cursor is not None
     cursor = source.c[table.cursor]
     kind = table.column(table.cursor).type
     conditions = []
     if window.start is not None:
-        start = connector.bind_instant(cursor_bound(window.start, kind))
+        start = connector.bind_instant(cursor_bound(window.start, kind, zone))
         conditions.append(cursor >= sa.bindparam("window_start", start))
-    end = connector.bind_instant(cursor_bound(window.end, kind))
-    conditions.append(cursor < sa.bindparam("window_end", end))
+    if window.end is not None:
+        end = connector.bind_instant(cursor_bound(window.end, kind, zone))
+        conditions.append(cursor < sa.bindparam("window_end", end))
     return conditions

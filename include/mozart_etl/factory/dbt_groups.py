@@ -48,7 +48,7 @@ def run_vars(tenant: TenantConfig) -> dict[str, object]:
         name: _DAY_VAR.format(name=name)
         for name in ("production_day", "window_start", "window_end", "plan_ver")
     }
-    return {"tenant_id": tenant.tenant_id, **tenant.dbt.vars, **day_vars}
+    return {**tenant.dbt_vars(), **day_vars}
 
 
 def execution_mode() -> ExecutionMode:

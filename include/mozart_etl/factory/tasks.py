@@ -17,14 +17,13 @@ from airflow.sdk.exceptions import AirflowFailException
 from mozart_etl.calendar import ProductionDay, production_day, production_day_of
 from mozart_etl.config.constants import CatalogType
 from mozart_etl.config.loader import load_tenant
-from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.config.models import TenantConfig
 from mozart_etl.credentials import Credentials, secret_forms
-from mozart_etl.errors import MozartError, ValidationFailed
+from mozart_etl.errors import MozartError
 from mozart_etl.factory.asset_events import raw_event_extra, record_raw_event
 
 if TYPE_CHECKING:
     from mozart_etl.extract.connectors import Connector
-    from mozart_etl.lake import ExtractManifest
     from mozart_etl.publish.postgres import PostgresTarget
 
 log = logging.getLogger(__name__)
@@ -116,17 +115,16 @@ def _day(tenant: TenantConfig, day_vars: dict[str, str]) -> ProductionDay:
 def run_extract(
     tenant_folder: str, table_name: str, day_vars: dict[str, str]
 ) -> dict[str, Any]:
-    from mozart_etl.extract.extractor import extract_table
+    """Sync's first stage: what raw lacks, from its high-water mark to now."""
     from mozart_etl.load.catalog import open_catalog
-    from mozart_etl.load.iceberg import raw_table_exists
+    from mozart_etl.pipeline import stages
 
     tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     connector = _source_connector(tenant)
-    initial = not raw_table_exists(open_catalog(tenant), tenant, table)
     try:
-        manifest = extract_table(
-            tenant, table, _day(tenant, day_vars), connector, initial=initial
+        manifest = stages.extract(
+            tenant, table, _day(tenant, day_vars), connector, open_catalog(tenant)
         )
     except MozartError as exc:
         _fail_or_retry(exc)
@@ -178,35 +176,20 @@ def run_validate(
     tenant_folder: str, table_name: str, manifest: dict[str, Any]
 ) -> dict[str, Any]:
     from mozart_etl.lake import ExtractManifest
-    from mozart_etl.validate.validator import validate_extract
+    from mozart_etl.load.catalog import open_catalog
+    from mozart_etl.pipeline import stages
 
     tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     extract = ExtractManifest.model_validate(manifest)
+    run_id = str(get_current_context()["run_id"])
     try:
-        report = validate_extract(tenant, table, extract)
-    except ValidationFailed as exc:
-        _ledger_rejection(tenant, table, extract, exc)
-        _fail_or_retry(exc)
+        report = stages.validate(
+            tenant, table, extract, open_catalog(tenant), run_id=run_id
+        )
     except MozartError as exc:
         _fail_or_retry(exc)
     return report.model_dump(mode="json")
-
-
-def _ledger_rejection(
-    tenant: TenantConfig,
-    table: TableConfig,
-    extract: ExtractManifest,
-    exc: ValidationFailed,
-) -> None:
-    """A rejected extract is a ledger record too (status `rejected`, its counts)."""
-    from mozart_etl.load.catalog import open_catalog
-    from mozart_etl.load.ledger import record_rejection
-
-    run_id = str(get_current_context()["run_id"])
-    record_rejection(
-        lambda: open_catalog(tenant), tenant, table, extract, run_id=run_id, error=exc
-    )
 
 
 def run_transform(
@@ -236,31 +219,23 @@ def run_load(
     transformed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Accepted rows (or, with a transform, its output) into the raw table."""
-    from mozart_etl.lake import ExtractManifest, Lake
+    from mozart_etl.lake import ExtractManifest
     from mozart_etl.load.catalog import open_catalog
-    from mozart_etl.load.ledger import load_and_record
-    from mozart_etl.transform.stage import output_rows, read_manifest
-    from mozart_etl.validate.validator import ValidationReport, accepted_rows
+    from mozart_etl.pipeline import stages
+    from mozart_etl.validate.validator import ValidationReport
 
     tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
-    validation = ValidationReport.model_validate(report)
-    lake = Lake(tenant)
-    if transformed is None:
-        rows = accepted_rows(lake, validation)
-    else:  # the run's transform manifest, as written last in its folder
-        rows = output_rows(lake, read_manifest(lake, transformed["folder"]))
     run_id = str(get_current_context()["run_id"])
     try:
-        result, record = load_and_record(
-            open_catalog(tenant),
+        result, record = stages.load(
             tenant,
             table,
             ExtractManifest.model_validate(manifest),
-            rows,
+            ValidationReport.model_validate(report),
+            open_catalog(tenant),
             run_id=run_id,
-            quarantined=validation.quarantined,
-            accepted=validation.accepted,
+            transformed_folder=transformed["folder"] if transformed else None,
         )
     except MozartError as exc:
         _fail_or_retry(exc)
@@ -277,48 +252,29 @@ def run_reconcile(
     report: dict[str, Any],
     loaded: dict[str, Any],
 ) -> dict[str, Any]:
-    """The source's count (and declared sum) over the window against raw's; the
-    ledger records both; a mismatch fails the task naming both figures."""
+    """Every source row the sync read is in raw (or quarantined), and raw holds
+    no live row the source lost; the ledger records both sides."""
     from mozart_etl.lake import ExtractManifest
     from mozart_etl.load.catalog import open_catalog
-    from mozart_etl.load.ledger import record_reconciliation
-    from mozart_etl.load.reconcile import mismatch_error, reconcile
+    from mozart_etl.pipeline import stages
+    from mozart_etl.validate.validator import ValidationReport
 
     tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
-    extract = ExtractManifest.model_validate(manifest)
-    catalog = open_catalog(tenant)
     try:
-        result = reconcile(
+        result = stages.check(
             tenant,
             table,
-            extract,
-            report["quarantine_path"],
+            ExtractManifest.model_validate(manifest),
+            ValidationReport.model_validate(report),
             _source_connector(tenant),
-            catalog,
+            open_catalog(tenant),
+            run_id=str(get_current_context()["run_id"]),
         )
     except MozartError as exc:
         _fail_or_retry(exc)
     finally:
         release_arrow_memory()
-    error = None if result.matched else mismatch_error(result, extract)
-    record_reconciliation(
-        catalog,
-        tenant,
-        table,
-        extract,
-        run_id=str(get_current_context()["run_id"]),
-        figures={
-            "source_rows": result.source_rows,
-            "raw_rows": result.raw_rows + result.quarantined_rows,
-            "source_sum": result.source_sum,
-            "raw_sum": result.raw_sum,
-        },
-        matched=result.matched,
-        error=error,
-    )
-    if error is not None:
-        _fail_or_retry(error)
     return result.model_dump(mode="json")
 
 

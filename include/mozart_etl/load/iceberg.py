@@ -1,9 +1,10 @@
 """Load accepted rows into `<tid>_raw.<table>`: every write is one atomic snapshot.
 
 A failed load leaves the previous snapshot current (Iceberg commits are
-atomic), and a rerun of the same production day gives the same table:
-full refresh replaces the table, incremental replaces the day's cursor window,
-merge upserts by primary key.
+atomic), and a rerun gives the same table. Every mode but `snapshot` appends
+the versions raw lacks (`load/versions.py`): a dated table's new
+`(key, cursor)` versions, a full refresh's changed rows, and a deletion for
+each live key the source no longer holds (full refresh, `deletes: key_scan`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from functools import partial
@@ -28,12 +28,10 @@ from pyiceberg.exceptions import (
     ValidationException,
 )
 from pyiceberg.expressions import (
-    AlwaysTrue,
     And,
     BooleanExpression,
     GreaterThanOrEqual,
     In,
-    LessThan,
     LessThanOrEqual,
 )
 from pyiceberg.io import FileIO
@@ -45,12 +43,20 @@ from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.transforms import DayTransform
 
-from mozart_etl.calendar import cursor_bound
-from mozart_etl.config.constants import ColumnType, LoadMode
-from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.config.constants import LoadMode
+from mozart_etl.config.models import KEY_SCAN, TableConfig, TenantConfig
 from mozart_etl.errors import LoadError, LoadRejected, RefreshRefused
-from mozart_etl.lake import ExtractManifest
+from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.snapshot import write_snapshots
+from mozart_etl.load.versions import (
+    VALID_FROM,
+    closed_rows,
+    is_dated,
+    is_versioned,
+    live_rows,
+    new_versions,
+    with_version_columns,
+)
 from mozart_etl.parquet import ParquetRows
 
 log = logging.getLogger(__name__)
@@ -122,12 +128,20 @@ def load_partition(
 ) -> LoadResult:
     started = time.perf_counter()
     source = as_rows(rows)
-    stamp = partial(
+    audit = partial(
         with_audit_columns,
         run_id=run_id,
         partition=manifest.production_day,
         loaded_at=datetime.now(UTC),
     )
+    stamp: Stamp = audit
+    if is_versioned(table):
+        captured_at = manifest.captured_at or manifest.started_at
+        zone = tenant.source_zone(table)
+
+        def stamp(data: pa.Table) -> pa.Table:
+            return audit(with_version_columns(data, table, zone, captured_at))
+
     count = source.count_rows()
     schema = stamp(source.schema.empty_table()).schema
     iceberg_table = _ensure_table(catalog, tenant, table, schema)
@@ -141,11 +155,9 @@ def load_partition(
             table.name,
             landed.snapshot_id,
         )
-    else:
-        _check_refresh_size(iceberg_table, tenant, table, count)
     try:
         if landed is None:
-            _write(iceberg_table, table, manifest, source, stamp)
+            _write(iceberg_table, tenant, table, manifest, source, stamp, audit)
     except (CommitFailedException, ValidationException) as exc:
         # PyIceberg already retried with backoff (`commit.retry.*` properties) and
         # refuses a retry whose rows a concurrent writer changed (serializable).
@@ -196,13 +208,11 @@ def _committed_snapshot(iceberg_table: Table, extract_id: str) -> Snapshot | Non
 
 
 def _check_refresh_size(
-    iceberg_table: Table, tenant: TenantConfig, table: TableConfig, rows: int
+    tenant: TenantConfig, table: TableConfig, rows: int, previous: int
 ) -> None:
-    """A full refresh that would empty or shrink raw past the table's threshold is
-    refused: a source that suddenly returns nothing is a fault, not a fact."""
-    if table.mode != LoadMode.FULL_REFRESH:
-        return
-    previous = _row_count(iceberg_table)
+    """A full refresh that would empty or shrink raw's live rows past the table's
+    threshold is refused: a source that suddenly returns nothing is a fault,
+    not a fact."""
     if previous == 0:
         return
     empty = rows == 0 and not table.allow_empty_refresh
@@ -221,31 +231,80 @@ def _check_refresh_size(
 
 def _write(
     iceberg_table: Table,
+    tenant: TenantConfig,
     table: TableConfig,
     manifest: ExtractManifest,
     rows: RowSource,
     stamp: Stamp,
+    audit: Stamp,
 ) -> None:
-    """One atomic commit, as the table's mode says, tagged with the extract id:
-    delete what the rows replace, append the rows."""
+    """One atomic commit tagged with the extract id: the plan runs of a snapshot
+    table, or the versions raw lacks."""
     tag = {EXTRACT_PROPERTY: manifest.extract_id}
-    with warnings.catch_warnings():
-        # A first load of a window, or a merge of new keys only, deletes nothing.
-        warnings.filterwarnings("ignore", "Delete operation did not match")
-        if table.mode == LoadMode.SNAPSHOT:  # plan runs: small, compared whole
-            write_snapshots(iceberg_table, table, stamp(rows.to_table()), tag)
-            return
-        kept = None
-        if table.mode == LoadMode.MERGE:
-            replaced, kept = _merge_match(iceberg_table, rows, list(table.primary_key))
-        elif table.mode == LoadMode.FULL_REFRESH:
-            replaced = AlwaysTrue()
-        else:
-            replaced = window_filter(table, manifest)
+    if table.mode == LoadMode.SNAPSHOT:  # plan runs: small, compared whole
+        write_snapshots(iceberg_table, table, stamp(rows.to_table()), tag)
+        return
+    keys = list(table.primary_key)
+    _refuse_duplicate_keys(iceberg_table, rows.to_table(columns=keys), keys)
+    if iceberg_table.current_snapshot() is None:
+        # A first load (or one whose earlier attempt never committed): every row
+        # is a new version, streamed slice by slice.
         with iceberg_table.transaction() as tx:
-            if replaced is not None:
-                tx.delete(replaced, snapshot_properties=tag)
-            _append_slices(tx, iceberg_table.io, rows, stamp, tag, kept)
+            _append_slices(tx, iceberg_table.io, rows, stamp, tag)
+        return
+    incoming = stamp(rows.to_table())
+    live = None
+    closed = None
+    if not is_dated(table):  # a full refresh: the extract is every live row
+        live = live_rows(iceberg_table, table)
+        _check_refresh_size(tenant, table, incoming.num_rows, live.num_rows)
+        closed = _closing(live, incoming, table, manifest, audit)
+    elif table.deletes == KEY_SCAN:
+        closed = _closed_by_key_scan(iceberg_table, tenant, table, manifest, audit)
+    fresh = new_versions(iceberg_table, table, incoming, live=live)
+    with iceberg_table.transaction() as tx:
+        _append_slices(tx, iceberg_table.io, ds.dataset(fresh), _same, tag, closed)
+
+
+def _same(data: pa.Table) -> pa.Table:
+    return data
+
+
+def _closed_by_key_scan(
+    iceberg_table: Table,
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    audit: Stamp,
+) -> pa.Table | None:
+    """Deletions for the live keys missing from the extract's key scan (whole
+    rows read only when some key is gone)."""
+    keys = list(table.primary_key)
+    present = ParquetRows(Lake(tenant), [f.path for f in manifest.key_files]).to_table()
+    live_keys = live_rows(iceberg_table, table, columns=keys)
+    gone = closed_rows(live_keys, present, keys, _captured(manifest))
+    if not gone.num_rows:
+        return None
+    return _closing(live_rows(iceberg_table, table), present, table, manifest, audit)
+
+
+def _closing(
+    live: pa.Table,
+    present: pa.Table,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    audit: Stamp,
+) -> pa.Table | None:
+    """Deletion versions (this load's audit columns) for live rows not in `present`."""
+    keys = list(table.primary_key)
+    gone = closed_rows(live, present.select(keys), keys, _captured(manifest))
+    if not gone.num_rows:
+        return None
+    return audit(gone.drop_columns(list(AUDIT_COLUMNS)))
+
+
+def _captured(manifest: ExtractManifest) -> datetime:
+    return manifest.captured_at or manifest.started_at
 
 
 def _append_slices(
@@ -327,10 +386,18 @@ def _ensure_table(
         if table.snapshot_key is not None:  # one partition per immutable run
             with iceberg_table.update_spec() as spec:
                 spec.add_identity(table.snapshot_key)
-        elif table.cursor is not None and table.mode != LoadMode.FULL_REFRESH:
+        elif is_dated(table):  # versions by the day they became valid
             with iceberg_table.update_spec() as spec:
-                spec.add_field(table.cursor, DayTransform(), f"{table.cursor}_day")
+                spec.add_field(VALID_FROM, DayTransform(), f"{VALID_FROM}_day")
         return iceberg_table.refresh()
+    if is_versioned(table) and VALID_FROM not in _field_names(iceberg_table):
+        raise LoadError(
+            f"{identifier[0]}.{identifier[1]} holds only current rows (a layout "
+            "before raw kept every version): drop it and the next run syncs the "
+            "whole table again",
+            tenant=tenant.tenant_id,
+            table=table.name,
+        )
     missing = [name for name in schema.names if name not in _field_names(iceberg_table)]
     if missing:
         log.info("evolving %s.%s: adding column(s) %s", *identifier, missing)
@@ -430,21 +497,6 @@ def _rows_kept(
     replaced = new_keys.select(keys).cast(existing.select(keys).schema)
     kept = existing.join(replaced, keys=keys, join_type="left anti", use_threads=True)
     return kept.select(existing.column_names)
-
-
-def window_filter(table: TableConfig, manifest: ExtractManifest) -> BooleanExpression:
-    """Exactly the rows this extract re-read: the rest of the table stays."""
-    assert table.cursor is not None and manifest.window_end is not None
-    kind = table.column(table.cursor).type
-    end = LessThan(table.cursor, _cursor_bound(manifest.window_end, kind))
-    if manifest.window_start is None:
-        return end
-    start = _cursor_bound(manifest.window_start, kind)
-    return And(GreaterThanOrEqual(table.cursor, start), end)
-
-
-def _cursor_bound(instant: datetime, kind: ColumnType) -> str:
-    return cursor_bound(instant, kind).isoformat()
 
 
 def _row_count(iceberg_table: Table) -> int:

@@ -1,33 +1,59 @@
-"""Reconcile a load: the source's count (and a declared sum) over the window
-against what raw holds for it, quarantined rows included.
+"""Reconcile a sync: every source row the extract should have read is in raw.
 
-Run after the load, it catches what no single stage sees: rows that reached
-the source after the extract read the window (late commits), a load that
-replaced the wrong window, a source read that silently stopped short. Raw
-rows of the window + quarantined rows must equal the source's; a table with a
-Python transform (which may change the row count) compares the source with
-the extract instead.
+Run after the load, it catches what no single stage sees: rows committed late
+with a cursor the extract had already passed, a load that lost rows, a source
+read that silently stopped short, and rows deleted in the source that raw
+still holds live. For a versioned table (every mode but `snapshot`):
+
+- each source row of the sync's range (cursor from the window's start to the
+  capture instant; a full refresh: every row) must be a version in raw (same
+  key and cursor) or quarantined by this extract; a declared sum is compared
+  over exactly those rows;
+- raw's live rows may not outnumber the source's: when they do, the keys raw
+  holds and the source lost are named, with the setting that closes them.
+
+Rows that change while this runs have a cursor past the capture instant and
+are left to the next sync, so a busy source does not fail it. A table with a
+Python transform (which may change the row count) and plan runs compare
+counts with the extract or raw's runs, as before.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from decimal import Decimal
 
+import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, BooleanExpression, In
+from pyiceberg.expressions import (
+    AlwaysFalse,
+    AlwaysTrue,
+    BooleanExpression,
+    GreaterThanOrEqual,
+    In,
+)
+from pyiceberg.table import Table
 
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import ReconcileMismatch, SourceError
 from mozart_etl.extract.connectors import Connector
+from mozart_etl.extract.extractor import read_source
 from mozart_etl.extract.query import Window, build_select
 from mozart_etl.lake import ExtractManifest, Lake
-from mozart_etl.load.iceberg import window_filter
+from mozart_etl.load.versions import (
+    DELETED,
+    VALID_FROM,
+    is_dated,
+    is_versioned,
+    live_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +78,12 @@ class ReconcileResult(BaseModel):
     source_sum: str | None
     raw_sum: str | None
     matched: bool
+    missing_count: int = 0
+    """Source rows of the sync in neither raw nor the quarantine."""
+    missing_keys: list[dict[str, object]] = []
+    stale_count: int = 0
+    """Rows live in raw whose key the source no longer holds."""
+    stale_keys: list[dict[str, object]] = []
 
     def describe(self) -> str:
         text = (
@@ -74,7 +106,11 @@ def reconcile(
     connector: Connector,
     catalog: Catalog,
 ) -> ReconcileResult:
-    """Compare both sides; raise ReconcileMismatch naming both figures."""
+    """Compare both sides; the result says whether they match and why not."""
+    if is_versioned(table) and table.transform is None:
+        return reconcile_versions(
+            tenant, table, manifest, quarantine_path, connector, catalog
+        )
     window = _window(manifest)
     source_rows, source_sum = _source_figures(tenant, table, connector, window)
     quarantined, quarantined_sum = _parquet_figures(
@@ -115,24 +151,231 @@ def reconcile(
     return result
 
 
+def reconcile_versions(
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    quarantine_path: str,
+    connector: Connector,
+    catalog: Catalog,
+) -> ReconcileResult:
+    keys = list(table.primary_key)
+    dated = is_dated(table)
+    identity = [*keys, table.cursor] if dated and table.cursor else keys
+    figures = [*identity, *([table.reconcile_sum] if table.reconcile_sum else [])]
+    captured = manifest.captured_at or manifest.started_at
+    window = Window(start=manifest.window_start, end=captured) if dated else None
+    source = read_source(tenant, table, connector, names=figures, window=window)
+    raw = catalog.load_table((tenant.raw_namespace, table.name))
+    if dated:
+        seen = _raw_versions(raw, figures, manifest.window_start)
+    else:
+        seen = live_rows(raw, table, columns=figures).select(figures)
+    quarantined = _quarantined(Lake(tenant), quarantine_path, figures)
+    missing, found_sum = _missing(source, seen, quarantined, identity, table)
+    source_sum = (
+        pc.sum(source.column(table.reconcile_sum)).as_py()
+        if table.reconcile_sum
+        else None
+    )
+    stale = _stale(tenant, table, connector, raw, keys)
+    sum_matched = table.reconcile_sum is None or _same_sum(table, source_sum, found_sum)
+    result = ReconcileResult(
+        tenant_id=tenant.tenant_id,
+        table=table.name,
+        extract_id=manifest.extract_id,
+        compared_with="raw",
+        source_rows=source.num_rows,
+        raw_rows=source.num_rows
+        - missing.num_rows
+        - _count_in(quarantined, source, identity),
+        quarantined_rows=_count_in(quarantined, source, identity),
+        sum_column=table.reconcile_sum,
+        source_sum=_text(source_sum),
+        raw_sum=_text(found_sum),
+        matched=not missing.num_rows and not stale.num_rows and sum_matched,
+        missing_keys=_sample(missing, keys),
+        stale_keys=_sample(stale, keys),
+        missing_count=missing.num_rows,
+        stale_count=stale.num_rows,
+    )
+    log.info(
+        "reconcile %s.%s: %s — %s",
+        tenant.tenant_id,
+        table.name,
+        result.describe(),
+        "match" if result.matched else "MISMATCH",
+    )
+    return result
+
+
+def _raw_versions(raw: Table, names: list[str], start: datetime | None) -> pa.Table:
+    row_filter: BooleanExpression = AlwaysTrue()
+    if start is not None:
+        row_filter = GreaterThanOrEqual(VALID_FROM, start.isoformat())
+    data = raw.scan(row_filter=row_filter, selected_fields=(*names, DELETED)).to_arrow()
+    return data.filter(pc.invert(data.column(DELETED))).select(names)
+
+
+def _quarantined(lake: Lake, path: str, names: list[str]) -> pa.Table | None:
+    if not path or not lake.fs.get_file_info(path).is_file:
+        return None
+    with lake.fs.open_input_file(path) as stream:
+        return pq.read_table(stream, columns=names)
+
+
+def _missing(
+    source: pa.Table,
+    seen: pa.Table,
+    quarantined: pa.Table | None,
+    identity: list[str],
+    table: TableConfig,
+) -> tuple[pa.Table, Decimal | float | None]:
+    """Source rows neither in raw nor quarantined, and the declared sum over the
+    source rows raw or the quarantine holds (their values as loaded)."""
+    con = duckdb.connect()
+    try:
+        con.register("source", source)
+        con.register("seen", seen)
+        if quarantined is not None:
+            con.register("quarantined", quarantined)
+        found = _exists("seen", identity) + (
+            f" or {_exists('quarantined', identity)}" if quarantined is not None else ""
+        )
+        missing = con.sql(
+            f"select * from source as s where not ({found})"
+        ).to_arrow_table()
+        total: Decimal | float | None = None
+        if table.reconcile_sum:
+            column = f'"{table.reconcile_sum}"'
+            held = con.sql(
+                f"select sum(x.{column}) from (select {column} from seen as k where "
+                f"exists (select 1 from source as s where {_match('k', identity)}) "
+                + (
+                    f"union all select {column} from quarantined as k where exists "
+                    f"(select 1 from source as s where {_match('k', identity)})"
+                    if quarantined is not None
+                    else ""
+                )
+                + ") as x"
+            ).fetchone()
+            total = held[0] if held else None
+    finally:
+        con.close()
+    return missing, total
+
+
+def _exists(relation: str, identity: list[str]) -> str:
+    return f"exists (select 1 from {relation} as k where {_match('k', identity)})"
+
+
+def _match(alias: str, identity: list[str]) -> str:
+    return " and ".join(f's."{name}" = {alias}."{name}"' for name in identity)
+
+
+def _count_in(part: pa.Table | None, source: pa.Table, identity: list[str]) -> int:
+    if part is None or not part.num_rows:
+        return 0
+    con = duckdb.connect()
+    try:
+        con.register("part", part)
+        con.register("source", source)
+        row = con.sql(
+            f"select count(*) from source as s where {_exists('part', identity)}"
+        ).fetchone()
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
+
+
+def _stale(
+    tenant: TenantConfig,
+    table: TableConfig,
+    connector: Connector,
+    raw: Table,
+    keys: list[str],
+) -> pa.Table:
+    """Live raw keys the source no longer holds, looked up only when raw has
+    more live rows than the source has rows."""
+    live = live_rows(raw, table, columns=keys).select(keys)
+    if live.num_rows <= _source_count(tenant, table, connector):
+        return live.slice(0, 0)
+    present = read_source(tenant, table, connector, names=keys, window=None)
+    con = duckdb.connect()
+    try:
+        con.register("live", live)
+        con.register("present", present)
+        match = " and ".join(f'l."{k}" = p."{k}"' for k in keys)
+        return con.sql(
+            f"select * from live as l where not exists "
+            f"(select 1 from present as p where {match})"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _source_count(
+    tenant: TenantConfig, table: TableConfig, connector: Connector
+) -> int:
+    count, _ = _source_figures(
+        tenant, table.model_copy(update={"reconcile_sum": None}), connector, None
+    )
+    return count
+
+
+def _sample(rows: pa.Table, keys: list[str], limit: int = 5) -> list[dict[str, object]]:
+    return [
+        {key: _plain(value) for key, value in row.items()}
+        for row in rows.select(keys).slice(0, limit).to_pylist()
+    ]
+
+
+def _plain(value: object) -> object:
+    return (
+        value
+        if isinstance(value, int | float | str | bool) or value is None
+        else str(value)
+    )
+
+
 def mismatch_error(
     result: ReconcileResult, manifest: ExtractManifest
 ) -> ReconcileMismatch:
     start = manifest.window_start.isoformat() if manifest.window_start else "-inf"
-    end = manifest.window_end.isoformat() if manifest.window_end else "+inf"
+    end = manifest.window_end.isoformat() if manifest.window_end else "now"
+    problems = []
+    if result.missing_count:
+        problems.append(
+            f"{result.missing_count} source row(s) of the sync are neither in raw "
+            f"nor quarantined (e.g. {result.missing_keys}): they were committed "
+            "after the extract read past their cursor; raise the table's "
+            "`lookback_hours` to cover such late commits and rerun"
+        )
+    if result.stale_count:
+        problems.append(
+            f"{result.stale_count} row(s) live in raw are gone from the source "
+            f"(e.g. {result.stale_keys}): set `deletes: key_scan` (or a soft-delete "
+            "column, `deletes: {column: …}`) for this table and rerun; the next "
+            "sync closes them"
+        )
+    if not problems:
+        problems.append(
+            "rows changed in the source after the extract or the load missed "
+            "some: rerun the production day"
+        )
     return ReconcileMismatch(
-        f"reconciliation of window [{start}, {end}) failed: {result.describe()}. "
-        "Rows changed in the source after the extract (late commits) or the load "
-        "missed some: rerun the production day",
+        f"reconciliation of [{start}, {end}) failed: {result.describe()}. "
+        + "; ".join(problems),
         tenant=result.tenant_id,
         table=result.table,
     )
 
 
 def _window(manifest: ExtractManifest) -> Window | None:
-    if manifest.window_end is None:
+    if manifest.window_start is None and manifest.window_end is None:
         return None
-    return Window(start=manifest.window_start, end=manifest.window_end)
+    end = manifest.window_end or manifest.captured_at
+    return Window(start=manifest.window_start, end=end)
 
 
 def _source_figures(
@@ -142,7 +385,13 @@ def _source_figures(
     window: Window | None,
 ) -> tuple[int, Decimal | float | None]:
     """COUNT(*) and SUM(column) of exactly what the extract's SELECT reads."""
-    select = build_select(table, connector, window=window, params=tenant.params)
+    select = build_select(
+        table,
+        connector,
+        window=window,
+        params=tenant.params,
+        zone=tenant.source_zone(table),
+    )
     rows = select.subquery("mozart_window")
     total = sa.func.sum(rows.c[table.reconcile_sum]) if table.reconcile_sum else None
     query = sa.select(
@@ -179,8 +428,6 @@ def _raw_figures(
     if run_key is not None:
         runs = _distinct(Lake(tenant), [f.path for f in manifest.files], run_key)
         row_filter = In(run_key, runs) if runs else AlwaysFalse()
-    elif table.cursor is not None and manifest.window_end is not None:
-        row_filter = window_filter(table, manifest)
     column = table.reconcile_sum or table.primary_key[0]
     raw = catalog.load_table((tenant.raw_namespace, table.name))
     data = raw.scan(row_filter=row_filter, selected_fields=(column,)).to_arrow()

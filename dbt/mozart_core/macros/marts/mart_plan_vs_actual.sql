@@ -2,8 +2,10 @@
 {% macro mart_plan_vs_actual() -%}
 
 with plan_lines as (
+    -- Runs that existed at the day's end: one created later did not exist then.
     select * from {{ ref('stg_plan_production') }}
     where plan_date = {{ mozart_core.production_day() }}
+        and created_at <= {{ mozart_core.window_end() }}
 ),
 
 latest_run as (

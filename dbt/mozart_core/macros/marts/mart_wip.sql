@@ -5,8 +5,11 @@ with visits as (
     select * from {{ ref('stg_lot_history') }}
 ),
 
+-- Blocked at the day's end: a visit's version valid then is HOLD or SCRAP (a
+-- visit first captured after the day's end had no known state then).
 blocked_lots as (
-    select distinct lot_id from visits where status in ('HOLD', 'SCRAP')
+    select distinct lot_id from visits
+    where status in ('HOLD', 'SCRAP') and {{ mozart_core.state_held() }}
 ),
 
 in_process_at_day_end as (

@@ -3,4 +3,4 @@
 select
     demand_id, item_id, customer_id, demand_type, due_date,
     demand_qty, priority, status, updated_at
-from {{ source('raw', 'demand') }}
+from {{ mozart_core.latest(source('raw', 'demand'), ['demand_id']) }} as demand

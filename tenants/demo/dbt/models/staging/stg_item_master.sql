@@ -3,4 +3,4 @@
 select
     item_id, item_name, item_type, item_group_id, procurement_type,
     created_at, updated_at
-from {{ source('raw', 'item_master') }}
+from {{ mozart_core.latest(source('raw', 'item_master'), ['item_id']) }} as item_master

@@ -1,0 +1,1 @@
+"""The run's lifecycle without Airflow: what a sync reads, then the stages."""

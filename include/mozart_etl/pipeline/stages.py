@@ -1,0 +1,181 @@
+"""A table's sync, stage by stage, without Airflow: extract, validate, load,
+reconcile. Each stage takes the tenant, the table and what the stage before
+it returned, writes its own ledger record, and raises a `MozartError` that says
+whether a retry can help; the Airflow layer (`factory/tasks.py`) only turns
+them into tasks, and tests drive them directly (with a clock of their own:
+`captured_at`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from pyiceberg.catalog import Catalog
+
+from mozart_etl.calendar import ProductionDay
+from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.errors import ValidationFailed
+from mozart_etl.extract.connectors import Connector
+from mozart_etl.extract.extractor import extract_table
+from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.load.iceberg import LoadResult
+from mozart_etl.load.ledger import (
+    LedgerRecord,
+    load_and_record,
+    record_reconciliation,
+    record_rejection,
+)
+from mozart_etl.load.reconcile import ReconcileResult, mismatch_error, reconcile
+from mozart_etl.pipeline.sync import sync_window
+from mozart_etl.transform.stage import TransformManifest, output_rows, read_manifest
+from mozart_etl.transform.stage import run_transform as transform_rows
+from mozart_etl.validate.validator import (
+    ValidationReport,
+    accepted_rows,
+    validate_extract,
+)
+
+log = logging.getLogger(__name__)
+
+
+def extract(
+    tenant: TenantConfig,
+    table: TableConfig,
+    day: ProductionDay,
+    connector: Connector,
+    catalog: Catalog,
+    *,
+    captured_at: datetime | None = None,
+) -> ExtractManifest:
+    """Read what raw lacks: from raw's high-water mark to the source's now."""
+    window = sync_window(catalog, tenant, table)
+    return extract_table(
+        tenant, table, day, connector, window=window, captured_at=captured_at
+    )
+
+
+def validate(
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    catalog: Catalog,
+    *,
+    run_id: str,
+) -> ValidationReport:
+    """The table's rules over the extract; a rejected extract is ledgered."""
+    try:
+        return validate_extract(tenant, table, manifest)
+    except ValidationFailed as exc:
+        record_rejection(
+            lambda: catalog, tenant, table, manifest, run_id=run_id, error=exc
+        )
+        raise
+
+
+def transform(
+    tenant: TenantConfig,
+    table: TableConfig,
+    tenant_folder: Path,
+    report: ValidationReport,
+    *,
+    run_id: str,
+) -> TransformManifest:
+    """The table's Python transform over the accepted rows (its own Parquet stage)."""
+    return transform_rows(tenant, table, tenant_folder, report, run_id=run_id)
+
+
+def load(
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    report: ValidationReport,
+    catalog: Catalog,
+    *,
+    run_id: str,
+    transformed_folder: str | None = None,
+) -> tuple[LoadResult, LedgerRecord]:
+    """The versions raw lacks, in one commit; the ledger's `loaded` record."""
+    lake = Lake(tenant)
+    if transformed_folder is None:
+        rows = accepted_rows(lake, report)
+    else:  # the run's transform manifest, as written last in its folder
+        rows = output_rows(lake, read_manifest(lake, transformed_folder))
+    return load_and_record(
+        catalog,
+        tenant,
+        table,
+        manifest,
+        rows,
+        run_id=run_id,
+        quarantined=report.quarantined,
+        accepted=report.accepted,
+    )
+
+
+def check(
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    report: ValidationReport,
+    connector: Connector,
+    catalog: Catalog,
+    *,
+    run_id: str,
+) -> ReconcileResult:
+    """Reconcile the sync with the source; ledger both sides' figures; raise
+    `ReconcileMismatch` (terminal: a rerun alone does not fix it) naming what
+    is missing or stale and the setting that fixes it."""
+    result = reconcile(
+        tenant, table, manifest, report.quarantine_path, connector, catalog
+    )
+    error = None if result.matched else mismatch_error(result, manifest)
+    record_reconciliation(
+        catalog,
+        tenant,
+        table,
+        manifest,
+        run_id=run_id,
+        figures={
+            "source_rows": result.source_rows,
+            "raw_rows": result.raw_rows + result.quarantined_rows,
+            "source_sum": result.source_sum,
+            "raw_sum": result.raw_sum,
+        },
+        matched=result.matched,
+        error=error,
+    )
+    if error is not None:
+        raise error
+    return result
+
+
+def sync_table(
+    tenant_folder: Path,
+    tenant: TenantConfig,
+    table: TableConfig,
+    day: ProductionDay,
+    connector: Connector,
+    catalog: Catalog,
+    *,
+    run_id: str,
+    captured_at: datetime | None = None,
+) -> ReconcileResult:
+    """Every stage of one table in this process, as the DAG runs them in order
+    (tests and tools; the DAG runs each as its own task)."""
+    manifest = extract(tenant, table, day, connector, catalog, captured_at=captured_at)
+    report = validate(tenant, table, manifest, catalog, run_id=run_id)
+    folder = None
+    if table.transform is not None:
+        folder = transform(tenant, table, tenant_folder, report, run_id=run_id).folder
+    load(
+        tenant,
+        table,
+        manifest,
+        report,
+        catalog,
+        run_id=run_id,
+        transformed_folder=folder,
+    )
+    return check(tenant, table, manifest, report, connector, catalog, run_id=run_id)
