@@ -11,13 +11,16 @@ Reading of the spec where it leaves room:
   HOLD or SCRAP; the lot's earliest `arrived_at` also uses remaining visits;
 - plan_vs_actual carries the day's latest `plan_run_id` on every row, also on
   rows with actuals only; ties on `created_at` go to the greater run id.
+
+`marts_of` works on rows in memory (`source_from_rows`): `asof_oracle.py`
+feeds it the rows as they stood at the end of a day.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -68,6 +71,8 @@ class Source:
     visits: list[Row]
     events: list[Row]
     plans: list[Row]
+    blocked_lots: frozenset[str] | None = None
+    """Lots blocked at the day's end; None: every lot with a HOLD or SCRAP visit."""
 
 
 def expected_marts(
@@ -110,7 +115,7 @@ def marts_of(
     window = _production_window(day, tz, day_start_hour)
     done = _done_visits(source.visits, window)
     marts = {
-        "mart_wip": _wip(source.visits, window),
+        "mart_wip": _wip(source.visits, window, source.blocked_lots),
         "mart_cycle_time": _cycle_time(done, window),
         "mart_lead_time": _lead_time(source, done, window),
         "mart_plan_vs_actual": _plan_vs_actual(source.plans, done, window),
@@ -135,23 +140,41 @@ def _production_window(day: date, tz: str, day_start_hour: int) -> _Window:
     return _Window(day=day, start=start.astimezone(UTC), end=end.astimezone(UTC))
 
 
+_SOURCE_TABLES = {
+    "equipment": "equipment",
+    "routes": "product_route",
+    "visits": "lot_history",
+    "events": "equipment_event",
+    "plans": "plan_production",
+}
+
+
 def _load_source(path: Path, exclude_keys: set[tuple[str, int]]) -> Source:
     conn = sqlite3.connect(path)
     try:
-        visits = [
-            row
-            for row in _read_table(conn, "lot_history")
-            if (row["lot_id"], row["step_seq"]) not in exclude_keys
-        ]
-        return Source(
-            equipment=_read_table(conn, "equipment"),
-            routes=_read_table(conn, "product_route"),
-            visits=visits,
-            events=_read_table(conn, "equipment_event"),
-            plans=_read_table(conn, "plan_production"),
-        )
+        tables = {table: _read_table(conn, table) for table in _SOURCE_TABLES.values()}
     finally:
         conn.close()
+    return source_from_rows(tables, exclude_keys)
+
+
+def source_from_rows(
+    tables: Mapping[str, Iterable[Row]],
+    exclude_keys: Iterable[tuple[str, int]] = frozenset(),
+    blocked_lots: Iterable[str] | None = None,
+) -> Source:
+    """A `Source` from rows named like the demo's columns (stored text or typed
+    values), by table name; the visits in `exclude_keys` are left out."""
+    excluded = set(exclude_keys)
+    rows = {
+        field: [_typed(dict(row)) for row in tables.get(table, [])]
+        for field, table in _SOURCE_TABLES.items()
+    }
+    rows["visits"] = [
+        v for v in rows["visits"] if (v["lot_id"], v["step_seq"]) not in excluded
+    ]
+    blocked = None if blocked_lots is None else frozenset(blocked_lots)
+    return Source(**rows, blocked_lots=blocked)
 
 
 def _read_table(conn: sqlite3.Connection, table: str) -> list[Row]:
@@ -161,9 +184,9 @@ def _read_table(conn: sqlite3.Connection, table: str) -> list[Row]:
 
 
 def _typed(row: Row) -> Row:
-    """Source text as Python values: aware datetimes, dates."""
+    """Source text as Python values: aware datetimes, dates (typed values stay)."""
     for name, value in row.items():
-        if value is None:
+        if not isinstance(value, str):
             continue
         if name in _TIMESTAMP_COLUMNS:
             row[name] = datetime.fromisoformat(value).astimezone(UTC)
@@ -210,9 +233,13 @@ def _distinct_lots(visits: Iterable[Row]) -> int:
 # --- marts ------------------------------------------------------------------
 
 
-def _wip(visits: list[Row], window: _Window) -> list[Row]:
-    """Visits open at the end of the day, of lots never put on HOLD or scrapped."""
-    blocked = {visit["lot_id"] for visit in visits if visit["status"] in _BLOCKING}
+def _wip(
+    visits: list[Row], window: _Window, blocked: frozenset[str] | None = None
+) -> list[Row]:
+    """Visits open at the end of the day, of lots not blocked then (by default:
+    lots with a visit on HOLD or scrapped)."""
+    if blocked is None:
+        blocked = frozenset(v["lot_id"] for v in visits if v["status"] in _BLOCKING)
     snapshot = window.end
     open_visits = [
         visit

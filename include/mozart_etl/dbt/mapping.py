@@ -20,6 +20,7 @@ from typing import Any
 import sqlglot
 from sqlglot.errors import ParseError
 
+from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.mapping import ColumnMapping, MartMapping
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.dbt.contracts import product_standard, standard_staging
@@ -99,9 +100,18 @@ def render_staging(
         "{{ config(materialized='table') }}\n"
         "select\n"
         + ",\n".join(selects)
-        + f"\nfrom {{{{ source('raw', '{table.name}') }}}}\n"
+        + f"\nfrom {raw_relation(table)}\n"
         + (f"where {where}\n" if where else "")
     )
+
+
+def raw_relation(table: TableConfig) -> str:
+    """The raw table as a mapped (master-data) staging model reads it: each
+    key's latest version as the run read the source; plan runs as they are."""
+    source = f"source('raw', '{table.name}')"
+    if table.mode == LoadMode.SNAPSHOT:
+        return f"{{{{ {source} }}}}"
+    return f"{{{{ mozart_core.latest({source}, {list(table.primary_key)!r}) }}}} as raw"
 
 
 def render_mart(

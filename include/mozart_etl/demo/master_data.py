@@ -11,7 +11,10 @@ Shapes the master marts must get right:
   starts in the future, and open-ended lines (`valid_to` null);
 - demand of both types, all three statuses, due dates before and after
   DEMO_DAY, several lines per item and due date, `updated_at` spread over the
-  history so an incremental extract has something to merge each day.
+  history so an incremental extract has something to merge each day;
+- demand that changed during the history (`demand_versions`): re-prioritised,
+  or OPEN first and CANCELLED later, so a source read at an earlier instant
+  shows an older version of the row.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ _FINISHED = [item[0] for item in _ITEMS if item[2] == "FG"]
 _CUSTOMERS = ("CUST-001", "CUST-002", "CUST-003", "CUST-004", "CUST-005")
 _OPEN_FROM = date(2026, 1, 1)
 DEMAND_ROWS = 80
+DEMAND_CHANGE_RATE = 0.2
+"""Share of demand rows that had an earlier version (re-prioritised or cancelled)."""
+_CHANGED_BEFORE_HOURS = (2, 48)
 _DUE_OFFSETS = (-3, -1, 0, 2, 5, 8, 12, 16, 21)
 """Due dates around the anchor day: the day before it too (base dates differ)."""
 
@@ -137,6 +143,39 @@ def demand_rows(
             )
         )
     return rows
+
+
+def demand_versions(
+    rng: random.Random, rows: list[tuple[object, ...]]
+) -> list[list[tuple[int, tuple[object, ...]]]]:
+    """Each demand row's versions as (instant it became valid, row), oldest first.
+
+    The last version of each is the row of `rows` itself (valid from its
+    `updated_at`), so the source at the end of the history is unchanged; a few
+    rows had an earlier version some hours before: a CANCELLED one was OPEN, any
+    other had another priority. `rng` is the caller's own stream: the rows of
+    `demand_rows` do not depend on it.
+    """
+    history: list[list[tuple[int, tuple[object, ...]]]] = []
+    for row in rows:
+        updated = _seconds(str(row[8]))
+        versions = [(updated, row)]
+        if rng.random() < DEMAND_CHANGE_RATE:
+            low, high = _CHANGED_BEFORE_HOURS
+            earlier = updated - rng.randint(low * 3600, high * 3600)
+            status, priority = row[7], row[6]
+            if status == "CANCELLED":
+                status = "OPEN"
+            else:
+                priority = rng.choice([p for p in range(1, 10) if p != priority])
+            before = (*row[:6], priority, status, _ts(earlier))
+            versions.insert(0, (earlier, before))
+        history.append(versions)
+    return history
+
+
+def _seconds(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp())
 
 
 def _qty(rng: random.Random, low: float, high: float) -> str:

@@ -280,7 +280,9 @@ def _closed_by_key_scan(
     """Deletions for the live keys missing from the extract's key scan (whole
     rows read only when some key is gone)."""
     keys = list(table.primary_key)
-    present = ParquetRows(Lake(tenant), [f.path for f in manifest.key_files]).to_table()
+    present = ParquetRows(
+        Lake(tenant).fs, [f.path for f in manifest.key_files]
+    ).to_table()
     live_keys = live_rows(iceberg_table, table, columns=keys)
     gone = closed_rows(live_keys, present, keys, _captured(manifest))
     if not gone.num_rows:

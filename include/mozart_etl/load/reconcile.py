@@ -48,7 +48,6 @@ from mozart_etl.extract.extractor import read_source
 from mozart_etl.extract.query import Window, build_select
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.versions import (
-    DELETED,
     VALID_FROM,
     is_dated,
     is_versioned,
@@ -210,11 +209,11 @@ def reconcile_versions(
 
 
 def _raw_versions(raw: Table, names: list[str], start: datetime | None) -> pa.Table:
+    """Raw's versions valid from `start` on (a soft delete is a version too)."""
     row_filter: BooleanExpression = AlwaysTrue()
     if start is not None:
         row_filter = GreaterThanOrEqual(VALID_FROM, start.isoformat())
-    data = raw.scan(row_filter=row_filter, selected_fields=(*names, DELETED)).to_arrow()
-    return data.filter(pc.invert(data.column(DELETED))).select(names)
+    return raw.scan(row_filter=row_filter, selected_fields=tuple(names)).to_arrow()
 
 
 def _quarantined(lake: Lake, path: str, names: list[str]) -> pa.Table | None:
@@ -258,8 +257,8 @@ def _missing(
                     else ""
                 )
                 + ") as x"
-            ).fetchone()
-            total = held[0] if held else None
+            ).fetchall()
+            total = held[0][0] if held else None
     finally:
         con.close()
     return missing, total
@@ -282,10 +281,10 @@ def _count_in(part: pa.Table | None, source: pa.Table, identity: list[str]) -> i
         con.register("source", source)
         row = con.sql(
             f"select count(*) from source as s where {_exists('part', identity)}"
-        ).fetchone()
+        ).fetchall()
     finally:
         con.close()
-    return int(row[0]) if row else 0
+    return int(row[0][0]) if row else 0
 
 
 def _stale(

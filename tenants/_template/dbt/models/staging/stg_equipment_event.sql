@@ -1,3 +1,3 @@
 {{ config(materialized='table') }}
 select event_id, equipment_id, event_type, started_at, ended_at, updated_at
-from {{ source('raw', 'equipment_event') }}
+from {{ mozart_core.as_of(source('raw', 'equipment_event'), ['event_id']) }} as equipment_event

@@ -3,5 +3,5 @@
 select
     lot_id, step_seq, product_id, step_id, equipment_id,
     qty_in, qty_out, status,
-    arrived_at, track_in_at, track_out_at, updated_at
-from {{ source('raw', 'lot_history') }}
+    arrived_at, track_in_at, track_out_at, updated_at, _mozart_valid_from
+from {{ mozart_core.as_of(source('raw', 'lot_history'), ['lot_id', 'step_seq']) }} as lot_history
