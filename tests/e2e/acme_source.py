@@ -1,6 +1,9 @@
 """Acme's MariaDB source read with plain SQL and mapped in Python onto the
 standard rows the oracle computes marts from (independent of acme's dbt
 staging models: the same mapping, written a second time from acme.py's codes).
+
+Acme's DATETIME columns hold New York wall time; the oracle reads a wall time
+as its first occurrence (fold=0) where clocks fall back, as the pipeline does.
 """
 
 from __future__ import annotations
@@ -8,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from mozart_etl.demo.acme import connect
+from mozart_etl.demo.acme import ACME_TZ, connect
 from tests.e2e.oracle import Row, Source
 
 _STATUS = {"WAIT": "WAIT", "RUN": "RUN", "END": "DONE", "HOLD": "HOLD", "SCRP": "SCRAP"}
@@ -85,5 +89,11 @@ def _rows(conn: Any, table: str) -> list[Row]:
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    """TIMESTAMP read in a UTC session: naive UTC wall time."""
-    return None if value is None else value.replace(tzinfo=UTC)
+    """A naive New York wall time (DATETIME) as a UTC instant: fold=0, the
+    first occurrence of a wall time the end of DST repeats."""
+    return None if value is None else source_instant(value)
+
+
+def source_instant(wall: datetime) -> datetime:
+    """Acme's naive New York wall time as an aware UTC instant (fold=0)."""
+    return wall.replace(tzinfo=ZoneInfo(ACME_TZ), fold=0).astimezone(UTC)

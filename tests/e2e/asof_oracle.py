@@ -123,6 +123,32 @@ class Version:
     seen: int
     """Order of discovery: breaks ties between equal `valid_from`."""
 
+    @property
+    def counts(self) -> bool:
+        """A deleted row, or a lot visit that breaks an MES invariant (the spec:
+        such a row is quarantined and counts in no mart), is absent while this
+        version is the row's current one."""
+        return self.row is not None and not breaks_invariants(self.row)
+
+
+def breaks_invariants(row: Row) -> bool:
+    """The spec's lot_history invariants, read from the row alone:
+    arrived <= track-in <= track-out, qty_out <= qty_in, and a track-out exactly
+    on DONE and SCRAP visits. Rows of other tables never break them."""
+    if "lot_id" not in row or "step_seq" not in row or "qty_in" not in row:
+        return False
+    arrived, track_in, track_out = (
+        None if row[name] is None else instant(row[name])
+        for name in ("arrived_at", "track_in_at", "track_out_at")
+    )
+    if track_in is not None and arrived is not None and arrived > track_in:
+        return True
+    if track_out is not None and (track_in is None or track_in > track_out):
+        return True
+    if row["qty_out"] is not None and row["qty_out"] > row["qty_in"]:
+        return True
+    return (row["status"] in ("DONE", "SCRAP")) != (track_out is not None)
+
 
 @dataclass(frozen=True)
 class RowAtT:
@@ -176,10 +202,12 @@ def row_at(versions: Sequence[Version], at: datetime) -> RowAtT | None:
     ordered = sorted(versions, key=lambda v: (v.valid_from, v.seen))
     valid = [v for v in ordered if v.valid_from <= at]
     if valid:
-        row = valid[-1].row
-        return None if row is None else RowAtT(row, known=True)
-    earliest = next((v for v in ordered if v.row is not None), None)
-    return None if earliest is None else RowAtT(earliest.row, known=False)  # type: ignore[arg-type]
+        current = valid[-1]
+        return RowAtT(current.row, known=True) if current.counts else None  # type: ignore[arg-type]
+    earliest = ordered[0] if ordered else None
+    if earliest is None or not earliest.counts:
+        return None
+    return RowAtT(earliest.row, known=False)  # type: ignore[arg-type]
 
 
 def rows_at(captures: Sequence[Capture], table: str, at: datetime) -> list[RowAtT]:

@@ -11,8 +11,9 @@ neither drop nor double the extra hour.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 import pytest
@@ -92,13 +93,19 @@ def _assert_25_hours(warehouse: str, database: str, bad_keys: set) -> None:
         )
         assert total == pytest.approx(25.0, rel=1e-12), row
     start = datetime(2026, 11, 1, 10, tzinfo=UTC)  # 05:00 EST, the day's 25th hour
+    end = start + timedelta(hours=1)
     with connect(database) as conn, conn.cursor() as cursor:
-        cursor.execute(
+        cursor.execute(  # the MES's DATETIME columns hold New York wall time
             "SELECT count(*) FROM tb_lot_hist WHERE upd_dt >= %s AND upd_dt < %s",
-            (start.replace(tzinfo=None), start.replace(hour=11, tzinfo=None)),
+            (_new_york_wall(start), _new_york_wall(end)),
         )
         ((late,),) = cursor.fetchall()
     assert late > 0, "no source row changed in the extra hour: the test cannot fail"
+
+
+def _new_york_wall(instant: datetime) -> datetime:
+    """An instant as acme's MES writes it: naive New York wall time."""
+    return instant.astimezone(ZoneInfo(ACME_TZ)).replace(tzinfo=None)
 
 
 def _quarantined(tenant, day: date) -> dict[tuple[str, int], list[str]]:

@@ -26,6 +26,7 @@ from mozart_etl.demo.acme import (
     write_acme_source,
 )
 from mozart_etl.demo.run import run_tenant_day
+from tests.e2e.acme_source import source_instant
 from tests.e2e.master_oracle import GRAINS
 from tests.e2e.test_master_data import _warehouse_rows
 
@@ -130,5 +131,6 @@ def _sum(lines: list[dict[str, Any]], kind: str) -> Decimal:
 
 
 def _naive(value: datetime) -> datetime:
-    """pymysql gives the UTC session's TIMESTAMP as a naive UTC datetime."""
-    return value.replace(tzinfo=None)
+    """Acme's DATETIME (naive New York wall time) as the marts hold an instant:
+    a naive UTC datetime (the warehouse's timestamps, read as UTC)."""
+    return source_instant(value).replace(tzinfo=None)

@@ -188,3 +188,94 @@ def test_missing_column_and_unreachable_table(bad_tenant: Path) -> None:
     )
     assert "- events: NOT reachable" in text
     assert "BLOCKER events: unreachable: no table no_such_table in the source" in text
+
+
+def _naive_cursor_tenant(
+    postgres_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    source_zone: str | None,
+    table_zone: str | None,
+) -> None:
+    """Tenant `plant_n`: one table whose cursor is a naive `timestamp` (the
+    plant's wall clock, as legacy MES write it), zones declared as given."""
+    with psycopg.connect(
+        f"{POSTGRES_DSN} dbname={postgres_db}", autocommit=True
+    ) as conn:
+        conn.execute(
+            "CREATE TABLE moves (move_id bigint PRIMARY KEY, qty integer, "
+            "moved_at timestamp without time zone)"
+        )
+        conn.execute(
+            "INSERT INTO moves SELECT i, i, "
+            "timestamp '2026-11-01 00:00' + i * interval '5 minutes' "
+            "FROM generate_series(1, 40) AS i"
+        )
+    config = yaml.safe_load(
+        (ROOT / "tenants" / "_template" / "tenant.yaml").read_text()
+    )
+    source = {
+        "type": "postgresql",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "user": "postgres",
+        "database": postgres_db,
+    }
+    table = {
+        "name": "moves",
+        "source": {"table": "moves"},
+        "primary_key": ["move_id"],
+        "mode": "merge",
+        "cursor": "moved_at",
+        "columns": [
+            {"name": "move_id", "type": "bigint", "nullable": False},
+            {"name": "qty", "type": "int"},
+            {"name": "moved_at", "type": "timestamp"},
+        ],
+    }
+    if source_zone:
+        source["timezone"] = source_zone
+    if table_zone:
+        table["timezone"] = table_zone
+    config.update(tenant_id="plant_n", source=source, tables=[table])
+    text = yaml.safe_dump(config).replace("__TENANT_ID__", "plant_n")
+    folder = tmp_path / "tenants" / "plant_n"
+    folder.mkdir(parents=True)
+    (folder / "tenant.yaml").write_text(text)
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
+
+
+@pytest.mark.parametrize(
+    ("source_zone", "table_zone", "warned"),
+    [
+        (None, None, True),
+        ("America/New_York", None, False),
+        (None, "America/Chicago", False),
+    ],
+    ids=["no-zone", "source-zone", "table-zone"],
+)
+def test_naive_timestamp_cursor_without_zone_is_a_warning(
+    postgres_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    source_zone: str | None,
+    table_zone: str | None,
+    warned: bool,
+) -> None:
+    """A naive cursor is read as UTC unless a zone is declared: a plant whose
+    MES writes local wall time would file rows under the wrong day, so the
+    check names tenant, table, column and the setting; it does not block."""
+    _naive_cursor_tenant(postgres_db, tmp_path, monkeypatch, source_zone, table_zone)
+
+    code, text = _check("plant_n")
+
+    assert code == 0, text
+    assert "moves: reachable" in text and "rows 40;" in text
+    warning = (
+        "warning moves: tenant plant_n, table moves: cursor column moved_at is a "
+        "naive timestamp and no zone is declared, so it is read as UTC; if the "
+        "source writes local wall time, set `source.timezone` in tenant.yaml (or "
+        "this table's `timezone`) to its IANA zone"
+    )
+    assert (warning in text) is warned, text
+    assert ("no zone is declared" in text) is warned

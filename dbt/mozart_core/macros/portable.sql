@@ -46,3 +46,55 @@
     cast(sum({{ column }}) over (partition by {{ partition_by }}) as double)
         / count({{ column }}) over (partition by {{ partition_by }})
 {%- endmacro %}
+
+{#- A naive source timestamp (the plant's wall clock) as an instant.
+
+    `column` holds wall time in `zone` (default: the tenant's declared source
+    zone, the dbt var `source_timezone`; UTC when undeclared); the result is a
+    timestamp with time zone (UTC on Trino), as raw's `timestamptz` columns are.
+    Only for naive columns: a timestamptz column is an instant already.
+
+    Where clocks fall back, a wall time in the repeated hour names two instants;
+    both engines read it as the first (the offset before the change), as Python
+    does with fold=0 (the extractor, the tests' oracles). Alone, DuckDB (ICU)
+    reads the later one and Trino's `with_timezone` either, by the zone's
+    hemisphere; so the wall time an hour earlier is read too, plus an hour: it
+    is the first occurrence when its own wall time matches (`least` keeps the
+    earlier instant). Fall-backs of up to an hour, as every IANA zone has today.
+    A wall time in the spring-forward gap, which no clock shows, reads with the
+    offset before the change. -#}
+{% macro source_instant(column, zone=none) -%}
+    {%- set zone = zone or var("source_timezone", "UTC") -%}
+    {{ return(adapter.dispatch("source_instant", "mozart_core")(column, zone)) }}
+{%- endmacro %}
+
+{% macro default__source_instant(column, zone) -%}
+    {%- set zone = "'" ~ (zone | replace("'", "''")) ~ "'" -%}
+    {%- if zone == "'UTC'" -%}
+        timezone('UTC', {{ column }})
+    {%- else -%}
+        {%- set earlier = "(timezone(" ~ zone ~ ", (" ~ column ~ ") - interval '1 hour') + interval '1 hour')" -%}
+        least(
+            timezone({{ zone }}, {{ column }}),
+            case when timezone({{ zone }}, {{ earlier }}) = ({{ column }}) then {{ earlier }} end
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro trino__source_instant(column, zone) -%}
+    {%- set zone = "'" ~ (zone | replace("'", "''")) ~ "'" -%}
+    {%- if zone == "'UTC'" -%}
+        with_timezone({{ column }}, 'UTC')
+    {%- else -%}
+        {%- set direct = "(with_timezone(" ~ column ~ ", " ~ zone ~ ") at time zone 'UTC')" -%}
+        {%- set earlier = "((with_timezone((" ~ column ~ ") - interval '1' hour, " ~ zone ~ ") at time zone 'UTC') + interval '1' hour)" -%}
+        least(
+            {{ direct }},
+            coalesce(
+                case when cast({{ earlier }} at time zone {{ zone }} as timestamp(6)) = ({{ column }})
+                    then {{ earlier }} end,
+                {{ direct }}
+            )
+        )
+    {%- endif -%}
+{%- endmacro %}

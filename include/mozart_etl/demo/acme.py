@@ -3,10 +3,20 @@
 Same plant shapes as the demo (the lot and equipment simulation of
 `generate.py`), but the schema an MES vendor of acme's would write: other table
 and column names with Korean comments, other status and event codes, a
-`use_yn` flag instead of a boolean, and instants as `TIMESTAMP(6)` (UTC,
-session time zone `+00:00`). The plant runs on America/New_York with production
-days starting 06:00, and the history spans the end of daylight saving time
-(2026-11-01), so production day 2026-10-31 is 25 hours long.
+`use_yn` flag instead of a boolean, and instants as `DATETIME(6)` holding the
+plant's wall-clock time (America/New_York, naive: no zone, no offset), as many
+legacy MES do; tenant.yaml declares the zone (`source.timezone`). The plant
+runs on America/New_York with production days starting 06:00, and the history
+spans the end of daylight saving time (2026-11-01), so production day
+2026-10-31 is 25 hours long.
+
+Naive wall time cannot tell apart the two passes of the hour repeated when
+clocks fall back (2026-11-01 01:00-02:00: first EDT, then EST); read back, such
+a wall time means its first pass (fold=0), which is how the pipeline reads it.
+So that every stamp it writes means one instant, this MES records a change made
+during the second pass at the end of that pass, 02:00 EST (`mes_clock`): the
+simulation is cut to that clock once, so order and durations stay consistent
+(an event spanning the hour keeps it; nothing starts or ends inside it).
 
 `write_acme_source(..., as_of=T)` writes the source as the MES showed it at the
 instant T: visits and events not yet begun are absent, those in progress have
@@ -14,7 +24,7 @@ no end yet, plan runs not yet created are absent. Tests run the DAG day by
 day, each against the source as of that day's end, as a plant's nightly run
 would see it.
 
-    python -m mozart_etl.demo.acme --database acme_mes [--as-of 2026-11-02]
+    python -m mozart_etl.demo.acme --database acme_mes [--as-of-day 2026-11-02]
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pymysql
@@ -45,6 +56,7 @@ from mozart_etl.demo.generate import (
 log = logging.getLogger(__name__)
 
 ACME_TZ = "America/New_York"
+_ZONE = ZoneInfo(ACME_TZ)
 ACME_DAY_START_HOUR = 6
 ACME_FIRST_DAY = date(2026, 10, 28)
 ACME_LAST_DAY = date(2026, 11, 2)
@@ -80,25 +92,25 @@ DDL = {
         in_qty INT NOT NULL COMMENT '투입 수량',
         out_qty INT NULL COMMENT '산출 수량 (폐기 시 0)',
         lot_stat VARCHAR(4) NOT NULL COMMENT '상태 WAIT/RUN/END/HOLD/SCRP',
-        arr_dt TIMESTAMP(6) NOT NULL COMMENT '도착 일시 (UTC)',
-        tkin_dt TIMESTAMP(6) NULL COMMENT '투입 일시',
-        tkout_dt TIMESTAMP(6) NULL COMMENT '완료 일시',
-        upd_dt TIMESTAMP(6) NOT NULL COMMENT '최종 변경 일시',
+        arr_dt DATETIME(6) NOT NULL COMMENT '도착 일시 (뉴욕 현지 시각)',
+        tkin_dt DATETIME(6) NULL COMMENT '투입 일시',
+        tkout_dt DATETIME(6) NULL COMMENT '완료 일시',
+        upd_dt DATETIME(6) NOT NULL COMMENT '최종 변경 일시',
         PRIMARY KEY (lot_no, oper_seq), KEY ix_upd (upd_dt)) COMMENT '로트 이력'""",
     "tb_eqp_evt": """CREATE TABLE tb_eqp_evt (
         evt_no BIGINT NOT NULL COMMENT '이벤트 번호',
         eqp_id VARCHAR(20) NOT NULL COMMENT '설비 ID',
         evt_cd VARCHAR(4) NOT NULL COMMENT '이벤트 PROD/IDLE/BM/PM',
-        st_dt TIMESTAMP(6) NOT NULL COMMENT '시작 일시',
-        ed_dt TIMESTAMP(6) NULL COMMENT '종료 일시 (진행 중에는 없음)',
-        upd_dt TIMESTAMP(6) NOT NULL COMMENT '최종 변경 일시',
+        st_dt DATETIME(6) NOT NULL COMMENT '시작 일시',
+        ed_dt DATETIME(6) NULL COMMENT '종료 일시 (진행 중에는 없음)',
+        upd_dt DATETIME(6) NOT NULL COMMENT '최종 변경 일시',
         PRIMARY KEY (evt_no), KEY ix_upd (upd_dt)) COMMENT '설비 이벤트'""",
     "tb_insp_rslt": """CREATE TABLE tb_insp_rslt (
         rslt_no BIGINT NOT NULL COMMENT '결과 번호',
         lot_no VARCHAR(20) NOT NULL COMMENT '로트 번호',
         oper_id VARCHAR(20) NOT NULL COMMENT '공정 ID',
         eqp_id VARCHAR(20) NULL COMMENT '설비 ID',
-        meas_dt TIMESTAMP(6) NOT NULL COMMENT '측정 일시',
+        meas_dt DATETIME(6) NOT NULL COMMENT '측정 일시',
         good_qty INT NULL COMMENT '양품 수량',
         bad_qty INT NULL COMMENT '불량 수량',
         bad_cd VARCHAR(20) NULL COMMENT '불량 코드',
@@ -112,9 +124,9 @@ DDL = {
         oper_id VARCHAR(20) NOT NULL COMMENT '공정 ID',
         eqp_id VARCHAR(20) NULL COMMENT '설비 ID',
         plan_qty INT NOT NULL COMMENT '계획 수량',
-        plan_st_dt TIMESTAMP(6) NULL COMMENT '계획 시작 일시',
-        plan_ed_dt TIMESTAMP(6) NULL COMMENT '계획 종료 일시',
-        crt_dt TIMESTAMP(6) NOT NULL COMMENT '계획 생성 일시',
+        plan_st_dt DATETIME(6) NULL COMMENT '계획 시작 일시',
+        plan_ed_dt DATETIME(6) NULL COMMENT '계획 종료 일시',
+        crt_dt DATETIME(6) NOT NULL COMMENT '계획 생성 일시',
         PRIMARY KEY (plan_id, line_seq)) COMMENT '생산 계획 (계획 실행별 스냅샷)'""",
 }
 DDL.update(acme_master.DDL)  # APS master data: items, BOM, demand (acme_master.py)
@@ -134,12 +146,41 @@ class AcmeSummary(BaseModel):
 
 def production_day_bounds(day: date) -> tuple[datetime, datetime]:
     """Acme's production day `day` as UTC instants [start, end)."""
-    zone = ZoneInfo(ACME_TZ)
-    start = datetime.combine(day, time(ACME_DAY_START_HOUR), tzinfo=zone)
+    start = datetime.combine(day, time(ACME_DAY_START_HOUR), tzinfo=_ZONE)
     end = datetime.combine(
-        day + timedelta(days=1), time(ACME_DAY_START_HOUR), tzinfo=zone
+        day + timedelta(days=1), time(ACME_DAY_START_HOUR), tzinfo=_ZONE
     )
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+# --- the MES clock: naive New York wall time --------------------------------
+
+
+def wall_time(instant: datetime) -> datetime:
+    """What the MES writes for an (aware) instant: naive New York wall time."""
+    return instant.astimezone(_ZONE).replace(tzinfo=None)
+
+
+def _names_one_instant(instant: datetime) -> bool:
+    """Whether the instant's wall time, read back as its first pass (fold=0),
+    is the instant itself: false only during the second pass of a repeated
+    hour."""
+    local = instant.astimezone(_ZONE)
+    return local.replace(fold=0).astimezone(UTC) == instant
+
+
+def mes_clock(instant: datetime) -> datetime:
+    """The instant the MES records a change made at `instant` (aware, UTC):
+    itself, or the end of the repeated hour's second pass when made during it
+    (the first whole minute whose wall time means one instant)."""
+    while not _names_one_instant(instant):
+        instant = instant.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return instant.astimezone(UTC)
+
+
+def _mes_seconds(seconds: int) -> int:
+    """`mes_clock` on epoch seconds, the simulation's time."""
+    return int(mes_clock(datetime.fromtimestamp(seconds, UTC)).timestamp())
 
 
 HISTORY_START = production_day_bounds(ACME_FIRST_DAY)[0]
@@ -160,6 +201,7 @@ class _Plant:
 
 
 def simulate(seed: int = ACME_SEED, scale: float = 1.0) -> _Plant:
+    """The plant's whole history, its instants on the MES clock (`mes_clock`)."""
     masters = random.Random(f"{seed}:masters")
     equipment = _make_equipment(masters)
     routes = _make_routes(masters)
@@ -178,15 +220,37 @@ def simulate(seed: int = ACME_SEED, scale: float = 1.0) -> _Plant:
         )
         for number, arrived in enumerate(starts, 1)
     ]
+    for _, visits in lots:
+        for visit in visits:
+            _visit_on_mes_clock(visit)
     events_rng = random.Random(f"{seed}:events")
     events: list[tuple[int, str, str, int | None]] = []
     for eq in equipment:
         stop = end if eq.active else start + events_rng.randint(2, 20) * _HOUR
         events.extend(_machine_events(events_rng, eq, start - 3 * _HOUR, stop))
+    events = [_event_on_mes_clock(event) for event in events]
     events.sort(key=lambda event: (event[0], event[1]))
     bad_keys = _plant_bad_rows(lots)
     plans = _plans(random.Random(f"{seed}:plans"), routes, equipment, scale)
     return _Plant(equipment, routes, lots, events, plans, bad_keys)
+
+
+_VISIT_INSTANTS = ("arrived", "track_in", "track_out", "hold_at", "release_at")
+"""The `_Visit` fields holding instants (those it has: generate.py's grow)."""
+
+
+def _visit_on_mes_clock(visit: _Visit) -> None:
+    for name in _VISIT_INSTANTS:
+        value = getattr(visit, name, None)
+        if value is not None:
+            setattr(visit, name, _mes_seconds(value))
+
+
+def _event_on_mes_clock(event: tuple[Any, ...]) -> tuple[Any, ...]:
+    """(began, equipment_id, kind, ended, …) with began and ended recorded."""
+    began, equipment_id, kind, ended, *rest = event
+    ended = None if ended is None else _mes_seconds(ended)
+    return (_mes_seconds(began), equipment_id, kind, ended, *rest)
 
 
 def _plant_bad_rows(
@@ -214,15 +278,18 @@ def _plant_bad_rows(
             and day_start <= visit.track_out < day_end - 2 * _HOUR
         ):
             continue
-        how = breaks.pop(0)
-        shows = visit.track_out
+        how, shows = breaks[0], visit.track_out
         if how == "route_order":
             assert previous.track_out is not None
-            visit.arrived = shows = previous.track_out - 20 * 60
+            shows = previous.track_out - 20 * 60
+            if _mes_seconds(shows) != shows:
+                continue  # the MES could not record that arrival (repeated hour)
+            visit.arrived = shows
         elif how == "hold_with_track_out":
             visit.status = "HOLD"
         else:
             visit.qty_out = visit.qty_in + 2
+        breaks.pop(0)
         keys.append(((lot_no, visit.step.step_seq), shows))
     if breaks:
         raise ValueError(f"no visit left to break for {breaks}")
@@ -249,8 +316,9 @@ def _plans(
         start, _ = production_day_bounds(day)
         runs = 2 if day == ACME_DST_DAY or rng.random() < 0.5 else 1
         for run_no in range(1, runs + 1):
-            created = start + timedelta(
-                hours=-12 if run_no == 1 else 1, minutes=rng.randint(0, 50)
+            created = mes_clock(
+                start
+                + timedelta(hours=-12 if run_no == 1 else 1, minutes=rng.randint(0, 50))
             )
             plan_id = f"ACM-{day:%Y%m%d}-{run_no:02d}"
             line = 0
@@ -260,7 +328,13 @@ def _plans(
                         continue
                     line += 1
                     qty = round(LOTS_PER_DAY * scale * 5 * rng.uniform(0.6, 1.4))
-                    planned_start = start + timedelta(hours=rng.randint(0, 6))
+                    planned_start = mes_clock(
+                        start + timedelta(hours=rng.randint(0, 6))
+                    )
+                    equipment_id = rng.choice(pools[step_id])
+                    planned_end = mes_clock(
+                        planned_start + timedelta(hours=rng.randint(8, 16))
+                    )
                     rows.append(
                         (
                             plan_id,
@@ -268,10 +342,10 @@ def _plans(
                             day,
                             product_id,
                             step_id,
-                            rng.choice(pools[step_id]),
+                            equipment_id,
                             qty,
                             planned_start,
-                            planned_start + timedelta(hours=rng.randint(8, 16)),
+                            planned_end,
                             created,
                         )
                     )
@@ -324,6 +398,8 @@ def _visit_as_of(lot_no: str, visit: _Visit, cut: int) -> tuple[object, ...] | N
 
 
 def _rows_as_of(plant: _Plant, cut: int) -> dict[str, list[tuple[object, ...]]]:
+    """Every table at `cut`, instants as aware UTC datetimes (`_as_stored`
+    turns them into the wall time the MES writes)."""
     history: list[tuple[object, ...]] = []
     results: list[tuple[object, ...]] = []
     for lot_no, visits in plant.lots:
@@ -349,7 +425,7 @@ def _rows_as_of(plant: _Plant, cut: int) -> dict[str, list[tuple[object, ...]]]:
                     )
                 )
     events = []
-    for number, (began, eq_id, kind, ended) in enumerate(plant.events, 1):
+    for number, (began, eq_id, kind, ended, *_) in enumerate(plant.events, 1):
         if began >= cut:
             continue
         ended = ended if ended is not None and ended < cut else None
@@ -391,12 +467,29 @@ def _rows_as_of(plant: _Plant, cut: int) -> dict[str, list[tuple[object, ...]]]:
             int(HISTORY_START.timestamp()),
             int(HISTORY_END.timestamp()),
             cut,
+            clock=mes_clock,
         ),
     }
 
 
+def _as_stored(
+    tables: dict[str, list[tuple[object, ...]]],
+) -> dict[str, list[tuple[object, ...]]]:
+    """The rows as the MES stores them: every instant as its wall time."""
+    return {
+        table: [
+            tuple(wall_time(v) if isinstance(v, datetime) else v for v in row)
+            for row in rows
+        ]
+        for table, rows in tables.items()
+    }
+
+
 def connect(database: str | None = None, **server: object) -> pymysql.Connection:
-    """A UTC session on the MariaDB server (root on 127.0.0.1:3306 by default)."""
+    """A UTC session on the MariaDB server (root on 127.0.0.1:3306 by default).
+
+    Acme's DATETIME columns ignore the session zone (wall time in, wall time
+    out); the zone is pinned so that nothing else depends on the server's."""
     settings: dict[str, object] = {
         "host": "127.0.0.1",
         "port": 3306,
@@ -426,7 +519,7 @@ def write_acme_source(
     rows replaced, so successive calls move the source forward like a live MES.
     """
     plant = plant or simulate()
-    rows = _rows_as_of(plant, int(as_of.timestamp()))
+    rows = _as_stored(_rows_as_of(plant, int(as_of.timestamp())))
     if create:
         with connect(**server) as admin, admin.cursor() as cursor:
             cursor.execute(

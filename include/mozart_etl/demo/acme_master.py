@@ -11,12 +11,15 @@ rather than hand-written SQL:
   O/C/X, soft-deleted rows (`del_yn = 'Y'`).
 
 `rows_as_of(cut)` gives the rows the MES shows at instant `cut` (epoch
-seconds): demand lines appear once last updated.
+seconds): demand lines appear once last updated. Instants are aware UTC
+datetimes on the MES clock (`clock`); acme.py writes them as the plant's
+naive wall time into `DATETIME(6)` columns, like the rest of acme's MES.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from mozart_etl.demo import master_data
@@ -28,8 +31,8 @@ DDL = {
         item_gb CHAR(1) NOT NULL COMMENT '품목 구분 (F 완제품, S 반제품, R 원자재)',
         make_buy_gb CHAR(1) NOT NULL COMMENT '조달 구분 (M 생산, B 구매)',
         use_yn CHAR(1) NOT NULL COMMENT '사용 여부',
-        reg_dt TIMESTAMP(6) NOT NULL COMMENT '등록 일시',
-        upd_dt TIMESTAMP(6) NOT NULL COMMENT '수정 일시',
+        reg_dt DATETIME(6) NOT NULL COMMENT '등록 일시',
+        upd_dt DATETIME(6) NOT NULL COMMENT '수정 일시',
         PRIMARY KEY (item_cd)) COMMENT '품목 마스터'""",
     "tb_bom": """CREATE TABLE tb_bom (
         prnt_item_cd VARCHAR(20) NOT NULL COMMENT '모품목 코드',
@@ -48,7 +51,7 @@ DDL = {
         prior_no INT NOT NULL COMMENT '우선순위',
         dmd_stat CHAR(1) NOT NULL COMMENT '상태 (O 미결, C 종결, X 취소)',
         del_yn CHAR(1) NOT NULL COMMENT '삭제 여부',
-        upd_dt TIMESTAMP(6) NOT NULL COMMENT '수정 일시',
+        upd_dt DATETIME(6) NOT NULL COMMENT '수정 일시',
         PRIMARY KEY (dmd_no)) COMMENT '수요 (수주, 예측)'""",
 }
 OPEN_END = date(9999, 12, 31)
@@ -59,9 +62,21 @@ _STATUS = {"OPEN": "O", "CLOSED": "C", "CANCELLED": "X"}
 
 
 def rows_as_of(
-    seed: int, anchor_day: date, history_start: int, history_end: int, cut: int
+    seed: int,
+    anchor_day: date,
+    history_start: int,
+    history_end: int,
+    cut: int,
+    *,
+    clock: Callable[[datetime], datetime] = lambda instant: instant,
 ) -> dict[str, list[tuple[object, ...]]]:
-    """Acme's master tables as the MES shows them at `cut`."""
+    """Acme's master tables as the MES shows them at `cut`; `clock` gives the
+    instant the MES records a change made at an instant (acme.mes_clock)."""
+
+    def _instant(text: object) -> datetime:
+        """The demo generator's UTC text, recorded on the MES clock."""
+        return clock(datetime.fromisoformat(str(text)).astimezone(UTC))
+
     rng = random.Random(f"{seed}:acme-master-data")
     items = master_data.item_rows(rng, history_start)
     bom = master_data.bom_rows(rng, anchor_day)
@@ -118,8 +133,3 @@ def rows_as_of(
             if _instant(updated).timestamp() < cut
         ],
     }
-
-
-def _instant(text: object) -> datetime:
-    """The demo generator's UTC text as an aware datetime (pymysql writes UTC)."""
-    return datetime.fromisoformat(str(text)).astimezone(UTC)

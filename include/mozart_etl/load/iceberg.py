@@ -49,6 +49,7 @@ from mozart_etl.errors import LoadError, LoadRejected, RefreshRefused
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.snapshot import write_snapshots
 from mozart_etl.load.versions import (
+    DELETED,
     VALID_FROM,
     closed_rows,
     is_dated,
@@ -125,7 +126,11 @@ def load_partition(
     rows: LoadRows,
     *,
     run_id: str,
+    quarantined: pa.Table | None = None,
 ) -> LoadResult:
+    """Load the accepted `rows`; `quarantined` (the rows validation refused)
+    close their keys from their cursor on: a broken row counts in no mart,
+    and the version before it stops being current."""
     started = time.perf_counter()
     source = as_rows(rows)
     audit = partial(
@@ -157,7 +162,16 @@ def load_partition(
         )
     try:
         if landed is None:
-            _write(iceberg_table, tenant, table, manifest, source, stamp, audit)
+            _write(
+                iceberg_table,
+                tenant,
+                table,
+                manifest,
+                source,
+                stamp,
+                audit,
+                quarantined,
+            )
     except (CommitFailedException, ValidationException) as exc:
         # PyIceberg already retried with backoff (`commit.retry.*` properties) and
         # refuses a retry whose rows a concurrent writer changed (serializable).
@@ -237,6 +251,7 @@ def _write(
     rows: RowSource,
     stamp: Stamp,
     audit: Stamp,
+    quarantined: pa.Table | None = None,
 ) -> None:
     """One atomic commit tagged with the extract id: the plan runs of a snapshot
     table, or the versions raw lacks."""
@@ -246,13 +261,16 @@ def _write(
         return
     keys = list(table.primary_key)
     _refuse_duplicate_keys(iceberg_table, rows.to_table(columns=keys), keys)
+    refused = _refused_versions(table, quarantined, stamp)
     if iceberg_table.current_snapshot() is None:
         # A first load (or one whose earlier attempt never committed): every row
         # is a new version, streamed slice by slice.
         with iceberg_table.transaction() as tx:
-            _append_slices(tx, iceberg_table.io, rows, stamp, tag)
+            _append_slices(tx, iceberg_table.io, rows, stamp, tag, refused)
         return
     incoming = stamp(rows.to_table())
+    if refused is not None:
+        incoming = pa.concat_tables([incoming, refused.cast(incoming.schema)])
     live = None
     closed = None
     if not is_dated(table):  # a full refresh: the extract is every live row
@@ -268,6 +286,20 @@ def _write(
 
 def _same(data: pa.Table) -> pa.Table:
     return data
+
+
+def _refused_versions(
+    table: TableConfig, quarantined: pa.Table | None, stamp: Stamp
+) -> pa.Table | None:
+    """Closing versions for a dated table's quarantined rows (an undated table
+    closes every key its accepted rows lack anyway)."""
+    if quarantined is None or not quarantined.num_rows or not is_dated(table):
+        return None
+    stamped = stamp(quarantined)
+    index = stamped.schema.get_field_index(DELETED)
+    return stamped.set_column(
+        index, DELETED, pa.repeat(pa.scalar(True), stamped.num_rows)
+    )
 
 
 def _closed_by_key_scan(

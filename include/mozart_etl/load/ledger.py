@@ -334,6 +334,7 @@ def load_and_record(
     run_id: str,
     quarantined: int,
     accepted: int | None = None,
+    refused: pa.Table | None = None,
 ) -> tuple[LoadResult, LedgerRecord]:
     """Load the accepted rows, then ledger the run (`loaded`, or `failed` and raise).
 
@@ -346,7 +347,9 @@ def load_and_record(
     accepted = as_rows(rows).count_rows() if accepted is None else accepted
     counts = {"quarantined": quarantined, "accepted": accepted}
     try:
-        result = load_partition(catalog, tenant, table, manifest, rows, run_id=run_id)
+        result = load_partition(
+            catalog, tenant, table, manifest, rows, run_id=run_id, quarantined=refused
+        )
     except Exception as exc:
         failed = new_record(
             table,

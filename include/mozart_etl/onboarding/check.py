@@ -6,10 +6,13 @@ present with supported types; primary key unique; cursor non-null and
 monotonic enough; row count, daily volume and extract-time estimates.
 
 Blockers (the first run would fail or load wrong data) make the command exit
-non-zero; warnings only inform. Row and NULL-cursor counts cover the whole
-table; key uniqueness and late rows read it whole up to `sample_rows` rows,
-else a bounded sample (the latest `sample_rows` rows by cursor, or by key) —
-the report says which.
+non-zero; warnings only inform. A naive `timestamp` cursor with no declared
+zone is a warning, not a blocker: UTC is a legitimate reading, only the tenant
+knows whether the source's clock is the plant's.
+
+Row and NULL-cursor counts cover the whole table; key uniqueness and late rows
+read it whole up to `sample_rows` rows, else a bounded sample (the latest
+`sample_rows` rows by cursor, or by key) — the report says which.
 """
 
 from __future__ import annotations
@@ -131,6 +134,20 @@ def check_table(
     *,
     sample_rows: int = SAMPLE_ROWS,
 ) -> TableCheck:
+    result = _reach_and_check(tenant, table, connector, engine, sample_rows)
+    settings = _zone_findings(tenant, table)  # from tenant.yaml alone
+    if not settings:
+        return result
+    return result.model_copy(update={"findings": [*result.findings, *settings]})
+
+
+def _reach_and_check(
+    tenant: TenantConfig,
+    table: TableConfig,
+    connector: Connector,
+    engine: sa.Engine,
+    sample_rows: int,
+) -> TableCheck:
     try:
         with engine.connect() as conn:
             return _check(tenant, table, connector, conn, sample_rows)
@@ -142,6 +159,29 @@ def check_table(
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         finding = _blocker(f"unreachable: {reason}")
         return TableCheck(table=table.name, reachable=False, findings=[finding])
+
+
+def _zone_findings(tenant: TenantConfig, table: TableConfig) -> list[Finding]:
+    """A naive `timestamp` cursor whose zone nobody declared.
+
+    Its values are then read as UTC: window bounds, validity instants and
+    staging. A legacy MES often writes the plant's wall time instead, and
+    rows are then filed under the wrong production day, silently: say so
+    before the first run, naming the setting that fixes it.
+    """
+    if table.cursor is None or table.column(table.cursor).type != ColumnType.TIMESTAMP:
+        return []
+    if table.timezone or tenant.source.timezone:
+        return []
+    return [
+        _warning(
+            f"tenant {tenant.tenant_id}, table {table.name}: cursor column "
+            f"{table.cursor} is a naive timestamp and no zone is declared, so it "
+            "is read as UTC; if the source writes local wall time, set "
+            "`source.timezone` in tenant.yaml (or this table's `timezone`) to "
+            "its IANA zone, e.g. America/New_York"
+        )
+    ]
 
 
 def _check(

@@ -34,6 +34,7 @@ from mozart_etl.transform.stage import run_transform as transform_rows
 from mozart_etl.validate.validator import (
     ValidationReport,
     accepted_rows,
+    quarantined_rows,
     validate_extract,
 )
 
@@ -98,8 +99,10 @@ def load(
 ) -> tuple[LoadResult, LedgerRecord]:
     """The versions raw lacks, in one commit; the ledger's `loaded` record."""
     lake = Lake(tenant)
+    refused = None
     if transformed_folder is None:
         rows = accepted_rows(lake, report)
+        refused = quarantined_rows(lake, report, table)
     else:  # the run's transform manifest, as written last in its folder
         rows = output_rows(lake, read_manifest(lake, transformed_folder))
     return load_and_record(
@@ -111,6 +114,7 @@ def load(
         run_id=run_id,
         quarantined=report.quarantined,
         accepted=report.accepted,
+        refused=refused,
     )
 
 

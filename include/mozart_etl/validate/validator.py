@@ -42,6 +42,7 @@ from mozart_etl.calendar import production_day
 from mozart_etl.config.constants import Severity
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import ConfigError, ValidationFailed
+from mozart_etl.extract.types import arrow_schema
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.parquet import ParquetRows
 from mozart_etl.validate.drift import DriftChange, detect_drift
@@ -541,6 +542,19 @@ def _log_report(report: ValidationReport) -> None:
                 rule.summary(),
                 "" if rule.tolerated else " — beyond tolerance",
             )
+
+
+def quarantined_rows(
+    lake: Lake, report: ValidationReport, table: TableConfig
+) -> pa.Table | None:
+    """The rows this validation quarantined, with the extract's columns and
+    types (None when it quarantined none)."""
+    if not report.quarantined:
+        return None
+    rows = pq.read_table(
+        report.quarantine_path, columns=table.column_names, filesystem=lake.fs
+    )
+    return rows.cast(arrow_schema(table))
 
 
 def accepted_rows(lake: Lake, report: ValidationReport) -> ParquetRows:

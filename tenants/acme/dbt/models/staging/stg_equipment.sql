@@ -6,4 +6,4 @@ select
     oper_id as step_id,
     capa_hr as capacity_per_hour,
     use_yn = 'Y' as active
-from {{ source('raw', 'eqp') }}
+from {{ mozart_core.as_of(source('raw', 'eqp'), ['eqp_id']) }} as eqp

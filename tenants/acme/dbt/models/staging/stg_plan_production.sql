@@ -1,4 +1,5 @@
--- Lines of every plan run (tb_plan); a run is immutable once written.
+-- Lines of every plan run (tb_plan); a run is immutable once written (snapshot
+-- mode), so raw is read as it is. Times are New York wall time, made instants.
 {{ config(materialized='table') }}
 select
     plan_id as plan_run_id,
@@ -8,7 +9,7 @@ select
     oper_id as step_id,
     eqp_id as equipment_id,
     cast(plan_qty as bigint) as planned_qty,
-    plan_st_dt as planned_start,
-    plan_ed_dt as planned_end,
-    crt_dt as created_at
+    {{ mozart_core.source_instant('plan_st_dt') }} as planned_start,
+    {{ mozart_core.source_instant('plan_ed_dt') }} as planned_end,
+    {{ mozart_core.source_instant('crt_dt') }} as created_at
 from {{ source('raw', 'plan') }}

@@ -5,4 +5,4 @@ select
     oper_seq as step_seq,
     oper_id as step_id,
     std_min as std_process_minutes
-from {{ source('raw', 'route') }}
+from {{ mozart_core.as_of(source('raw', 'route'), ['prod_id', 'oper_seq']) }} as route
