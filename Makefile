@@ -19,7 +19,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help env demo browser test test-fast live chaos lint format manifests sync validate bench lock clean
+.PHONY: help env demo browser test test-fast asof live chaos lint format manifests sync validate bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ TEST_PATHS := tests/live $(filter-out tests/live/,$(wildcard tests/*/)) $(wildca
 test: lint manifests browser ## The whole suite (lint, then pytest against the real services)
 	$(BIN)/mozart validate
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 $(TEST_PATHS)
+
+asof: manifests ## The as-of property alone (MOZART_ASOF_CASES=n cases, MOZART_ASOF_SEED=s replays one)
+	$(BIN)/python -m pytest -n 2 tests/asof
 
 live: manifests ## Live Airflow (scheduler, backfill, clear, pools, Celery): tests/live; `make test` runs it
 	$(BIN)/python -m pytest tests/live

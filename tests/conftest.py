@@ -114,3 +114,16 @@ def mysql_db() -> Iterator[str]:
         with conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         conn.close()
+
+
+@pytest.fixture
+def acme_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """acme's MariaDB database, reached through the Airflow connection env var."""
+    from mozart_etl.demo.acme import drop_acme_database
+
+    name = f"mozart_acme_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("AIRFLOW_CONN_ACME_MES", f"mysql://root@127.0.0.1:3306/{name}")
+    try:
+        yield name
+    finally:
+        drop_acme_database(name)

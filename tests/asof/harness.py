@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,68 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 DAILY_SELECTOR = " ".join(f"+{mart}" for mart in MARTS)
+
+
+def seeds(default_cases: int) -> list[int]:
+    """The cases' seeds: `MOZART_ASOF_SEED` replays one, `MOZART_ASOF_CASES`
+    sets how many (more than `make test` runs, for a longer search)."""
+    if "MOZART_ASOF_SEED" in os.environ:
+        return [int(os.environ["MOZART_ASOF_SEED"])]
+    cases = int(os.environ.get("MOZART_ASOF_CASES", default_cases))
+    return [7919 * n + 11 for n in range(cases)]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of production day `day` at instant `at` of the simulated clock."""
+
+    day: date
+    at: datetime
+    kind: str
+    late_by: timedelta
+
+    def __str__(self) -> str:
+        return f"{self.day} at T+{self.late_by} ({self.kind})"
+
+
+def schedule(
+    seed: int,
+    days: list[date],
+    end_of: Callable[[date], datetime],
+    *,
+    every_day: bool = False,
+) -> list[Run]:
+    """A random sequence of runs whose instants never go back in time: some of
+    `days` (all with `every_day`) in a random order or in date order (a
+    backfill), each on time (1-30 min after its end) or late (1 h to 3 days),
+    with pauses between runs and reruns (clears) of days already run."""
+    rng = random.Random(seed)
+    chosen = list(days) if every_day else rng.sample(days, k=rng.randint(2, 3))
+    rng.shuffle(chosen)
+    if rng.random() < 0.5:
+        chosen.sort()
+    runs: list[Run] = []
+    clock = end_of(min(chosen)) - timedelta(hours=rng.randint(0, 30))
+    for day in chosen:
+        on_time = rng.random() < 0.5
+        delay = (
+            timedelta(minutes=rng.randint(1, 30))
+            if on_time
+            else timedelta(minutes=rng.randint(60, 3 * 24 * 60))
+        )
+        if rng.random() < 0.25:  # the DAG was paused for a while
+            clock += timedelta(hours=rng.randint(6, 48))
+        at = max(clock + timedelta(minutes=rng.randint(1, 20)), end_of(day) + delay)
+        late_by = at - end_of(day)
+        kind = "on time" if late_by <= timedelta(minutes=30) else "late"
+        runs.append(Run(day, at, kind, late_by))
+        clock = at
+        if rng.random() < 0.35:  # a clear (or a rerun) of a day already run
+            again = rng.choice([run.day for run in runs])
+            clock += timedelta(minutes=rng.randint(5, 36 * 60))
+            runs.append(Run(again, clock, "rerun", clock - end_of(again)))
+    return runs
+
 
 WriteSource = Callable[[datetime], None]
 """Writes the tenant's source as the MES showed it at an instant."""

@@ -20,16 +20,13 @@ seeds are printed on failure, and `MOZART_ASOF_SEED` replays one).
 
 from __future__ import annotations
 
-import os
-import random
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from mozart_etl.demo.generate import DEMO_DAY, DemoTimeline, generate_demo_source
-from tests.asof.harness import Deployment
+from tests.asof.harness import Deployment, schedule, seeds
 from tests.e2e.asof_oracle import day_end, mart_differences, perceived_marts
 
 SCALE = 0.5
@@ -42,12 +39,7 @@ DAILY_TABLES = [
     "equipment_event",
     "plan_production",
 ]
-CASES = int(os.environ.get("MOZART_ASOF_CASES", "4"))
-SEEDS = (
-    [int(os.environ["MOZART_ASOF_SEED"])]
-    if "MOZART_ASOF_SEED" in os.environ
-    else [7919 * n + 11 for n in range(CASES)]
-)
+SEEDS = seeds(default_cases=4)
 
 pytestmark = pytest.mark.e2e
 
@@ -57,50 +49,11 @@ def timeline() -> DemoTimeline:
     return DemoTimeline(scale=SCALE, days=DAYS)
 
 
-@dataclass(frozen=True)
-class Run:
-    day: date
-    at: datetime
-    kind: str
-
-    def __str__(self) -> str:
-        late = self.at - day_end(self.day)
-        return f"{self.day} at T+{late} ({self.kind})"
-
-
-def schedule(seed: int) -> list[Run]:
-    """A random sequence of runs whose instants never go back in time."""
-    rng = random.Random(seed)
-    days = rng.sample(HISTORY[:-1], k=rng.randint(2, 3))  # the last has no "later"
-    if rng.random() < 0.5:
-        days.sort()  # a backfill in date order, or a catch-up after an outage
-    runs: list[Run] = []
-    clock = day_end(min(days)) - timedelta(hours=rng.randint(0, 30))
-    for day in days:
-        on_time = rng.random() < 0.5
-        delay = (
-            timedelta(minutes=rng.randint(1, 30))
-            if on_time
-            else timedelta(minutes=rng.randint(60, 3 * 24 * 60))
-        )
-        if rng.random() < 0.25:  # the DAG was paused for a while
-            clock += timedelta(hours=rng.randint(6, 48))
-        at = max(clock + timedelta(minutes=rng.randint(1, 20)), day_end(day) + delay)
-        punctual = at - day_end(day) <= timedelta(minutes=30)
-        runs.append(Run(day, at, "on time" if punctual else "late"))
-        clock = at
-        if rng.random() < 0.35:  # a clear (or a rerun) of a day already run
-            again = rng.choice([run.day for run in runs])
-            clock += timedelta(minutes=rng.randint(5, 36 * 60))
-            runs.append(Run(again, clock, "rerun"))
-    return runs
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_every_daily_mart_equals_the_oracle_whatever_the_schedule(
     seed: int, tmp_path: Path, timeline: DemoTimeline
 ) -> None:
-    runs = schedule(seed)
+    runs = schedule(seed, HISTORY[:-1], day_end)  # the last day has no later
     home = tmp_path / "mozart"
 
     def write_source(at: datetime) -> None:

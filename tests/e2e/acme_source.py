@@ -97,3 +97,63 @@ def _utc(value: datetime | None) -> datetime | None:
 def source_instant(wall: datetime) -> datetime:
     """Acme's naive New York wall time as an aware UTC instant (fold=0)."""
     return wall.replace(tzinfo=ZoneInfo(ACME_TZ), fold=0).astimezone(UTC)
+
+
+def acme_tables(database: str) -> dict[str, list[Row]]:
+    """The daily marts' acme tables as the demo names them, keys and cursors
+    included (what `asof_oracle.perceived_marts` reads from each capture)."""
+    with connect(database) as conn:
+        return {
+            "equipment": [
+                {
+                    "equipment_id": r["eqp_id"],
+                    "equipment_group": r["eqp_grp"],
+                    "active": r["use_yn"] == "Y",
+                }
+                for r in _rows(conn, "tb_eqp")
+            ],
+            "product_route": [
+                {"product_id": r["prod_id"], "step_seq": r["oper_seq"]}
+                for r in _rows(conn, "tb_route")
+            ],
+            "lot_history": [
+                {
+                    "lot_id": r["lot_no"],
+                    "step_seq": r["oper_seq"],
+                    "product_id": r["prod_id"],
+                    "step_id": r["oper_id"],
+                    "equipment_id": r["eqp_id"],
+                    "qty_in": r["in_qty"],
+                    "qty_out": r["out_qty"],
+                    "status": _STATUS[r["lot_stat"]],
+                    "arrived_at": _utc(r["arr_dt"]),
+                    "track_in_at": _utc(r["tkin_dt"]),
+                    "track_out_at": _utc(r["tkout_dt"]),
+                    "updated_at": _utc(r["upd_dt"]),
+                }
+                for r in _rows(conn, "tb_lot_hist")
+            ],
+            "equipment_event": [
+                {
+                    "event_id": r["evt_no"],
+                    "equipment_id": r["eqp_id"],
+                    "event_type": _EVENTS[r["evt_cd"]],
+                    "started_at": _utc(r["st_dt"]),
+                    "ended_at": _utc(r["ed_dt"]),
+                    "updated_at": _utc(r["upd_dt"]),
+                }
+                for r in _rows(conn, "tb_eqp_evt")
+            ],
+            "plan_production": [
+                {
+                    "plan_run_id": r["plan_id"],
+                    "line_no": r["line_seq"],
+                    "plan_date": r["plan_dt"],
+                    "product_id": r["prod_id"],
+                    "step_id": r["oper_id"],
+                    "planned_qty": r["plan_qty"],
+                    "created_at": _utc(r["crt_dt"]),
+                }
+                for r in _rows(conn, "tb_plan")
+            ],
+        }

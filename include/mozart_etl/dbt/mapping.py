@@ -20,7 +20,7 @@ from typing import Any
 import sqlglot
 from sqlglot.errors import ParseError
 
-from mozart_etl.config.constants import LoadMode
+from mozart_etl.config.constants import ColumnType, LoadMode
 from mozart_etl.config.mapping import ColumnMapping, MartMapping
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.dbt.contracts import product_standard, standard_staging
@@ -153,6 +153,14 @@ def _value(
     tenant: TenantConfig, table: TableConfig, name: str, column: ColumnMapping
 ) -> str:
     if column.column is not None:
+        if table.column(column.column).type == ColumnType.TIMESTAMP:
+            # A naive source timestamp is the plant's wall time: an instant
+            # only with its zone (first occurrence of a repeated hour).
+            zone = tenant.source_zone(table)
+            return (
+                f"{{{{ mozart_core.source_instant('{_quote(column.column)}', "
+                f"'{zone}') }}}}"
+            )
         return _quote(column.column)
     if column.expr is not None:
         _check_sql(tenant, table, name, column.expr)

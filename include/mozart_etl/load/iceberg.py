@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -280,6 +280,13 @@ def _write(
     elif table.deletes == KEY_SCAN:
         closed = _closed_by_key_scan(iceberg_table, tenant, table, manifest, audit)
     fresh = new_versions(iceberg_table, table, incoming, live=live)
+    if not fresh.num_rows and closed is None:
+        log.info(
+            "%s: raw already holds every version this extract read: nothing "
+            "to commit",
+            table.name,
+        )
+        return
     with iceberg_table.transaction() as tx:
         _append_slices(tx, iceberg_table.io, ds.dataset(fresh), _same, tag, closed)
 
@@ -356,6 +363,7 @@ def _append_slices(
     data files of all slices go into one snapshot of the transaction."""
     counter = itertools.count(0)  # file names stay unique across slices
     with tx.update_snapshot(snapshot_properties=tag).fast_append() as append:
+        _refuse_concurrent_commits(append)
         extra = [kept] if kept is not None and kept.num_rows else []
         for data in itertools.chain(_slices(rows, stamp), extra):
             _check_pyarrow_schema_compatible(
@@ -371,6 +379,25 @@ def _append_slices(
                 counter=counter,
             ):
                 append.append_data_file(data_file)
+
+
+def _refuse_concurrent_commits(append: Any) -> None:
+    """Fail the append's commit retry when another writer committed meanwhile.
+
+    The rows appended are the versions raw lacked at the snapshot the load
+    read; PyIceberg retries a conflicting fast append by re-applying the same
+    files onto the newer snapshot, which would add a version twice when a
+    concurrent sync appended it too. Refused instead (`ValidationException`,
+    a LoadError): the task's retry computes the new versions again."""
+
+    def validate() -> None:
+        window = append._commit_window
+        if window is not None and not window.is_empty():
+            raise ValidationException(
+                "another writer committed after this load computed its new versions"
+            )
+
+    append._validate_concurrency = validate
 
 
 def _slices(rows: RowSource, stamp: Stamp) -> Iterator[pa.Table]:

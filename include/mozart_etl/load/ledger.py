@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import (
@@ -49,9 +50,12 @@ LEDGER_SNAPSHOTS_KEPT = 16
 each commit, so a ledger that kept them all would get slower with every run
 (0.13 s per write at 50 records, 0.45 s at 200). Older ones are expired: the
 ledger needs no time travel (each record carries `recorded_at`)."""
-LEDGER_SNAPSHOT_MIN_AGE = timedelta(minutes=10)
+LEDGER_SNAPSHOT_MIN_AGE = timedelta(seconds=10)
 """...but never one younger than this: a writer that started from it (the
-table tasks of a run write at once) would find its base gone and retry."""
+table tasks of a run write at once) would find its base gone and retry. A
+write takes well under a second from reading its base to committing; a
+10-minute age let a backfill's ledger grow to hundreds of snapshots, each
+write copying them all (1.2-1.6 s per write in `bench/backfill.py`)."""
 LEDGER_WRITE_ATTEMPTS = 8
 LEDGER_COMPACT_AT_FILES = 32
 """...and a data file: past this many, the records are rewritten as one file."""
@@ -184,22 +188,21 @@ def _error_text(error: BaseException | None) -> str | None:
 
 
 def append_record(catalog: Catalog, tenant: TenantConfig, record: LedgerRecord) -> int:
-    """Write `record` in one snapshot, replacing an earlier one with its key.
-    Returns the ledger's snapshot id.
+    """Write `record` in one snapshot; it supersedes an earlier record with its
+    key (readers take each key's latest, `latest_records`). Returns the
+    ledger's snapshot id.
 
-    The tenant's table tasks write the ledger at the same time, and its
+    An append, not an overwrite by key: an overwrite scans and rewrites what
+    it replaces and cost 1.2-1.6 s per record in a fast backfill
+    (`bench/backfill.py`); compaction drops the superseded records. The
+    tenant's table tasks write the ledger at the same time, and its
     housekeeping rewrites it: a write that PyIceberg refuses because another
-    landed first is tried again on the new state (it replaces by key, so a
-    repeat is harmless)."""
+    landed first is tried again on the new state (a repeat is harmless)."""
     ledger = _ledger_table(catalog, tenant)
     row = pa.Table.from_pylist([record.model_dump()], schema=LEDGER_SCHEMA)
-    key = And(*(EqualTo(name, _key_value(record, name)) for name in KEY))
     for attempt in range(1, LEDGER_WRITE_ATTEMPTS + 1):
         try:
-            with warnings.catch_warnings():
-                # A record's first write deletes nothing, which PyIceberg warns about.
-                warnings.filterwarnings("ignore", "Delete operation did not match")
-                ledger.overwrite(row, overwrite_filter=key)
+            ledger.append(row)
             break
         except (CommitFailedException, ValidationException) as exc:
             if attempt == LEDGER_WRITE_ATTEMPTS:
@@ -235,7 +238,7 @@ def _keep_small(ledger: Table) -> None:
             log.info("compacting the run ledger: %d files into one", files)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Delete operation did not match")
-                ledger.overwrite(ledger.scan().to_arrow())
+                ledger.overwrite(latest_records(ledger.scan().to_arrow()))
         snapshots = sorted(ledger.refresh().snapshots(), key=lambda s: s.timestamp_ms)
         settled = (datetime.now(UTC) - LEDGER_SNAPSHOT_MIN_AGE).timestamp() * 1000
         expired = [
@@ -260,7 +263,23 @@ def read_ledger(catalog: Catalog, tenant: TenantConfig) -> pa.Table:
         ledger = catalog.load_table((tenant.raw_namespace, LEDGER_TABLE))
     except NoSuchTableError:
         return LEDGER_SCHEMA.empty_table()
-    return ledger.scan().to_arrow()
+    return latest_records(ledger.scan().to_arrow())
+
+
+def latest_records(records: pa.Table) -> pa.Table:
+    """Each key's latest record by `recorded_at` (the ledger appends; a later
+    record of a key, e.g. `reconciled` after `loaded`, supersedes it)."""
+    if not records.num_rows:
+        return records
+    numbered = records.append_column(
+        "_order", pa.array(range(records.num_rows), pa.int64())
+    )
+    ranked = numbered.sort_by([("recorded_at", "ascending"), ("_order", "ascending")])
+    latest = ranked.group_by(list(KEY), use_threads=False).aggregate(
+        [("_order", "last")]
+    )
+    keep = pc.is_in(numbered.column("_order"), value_set=latest.column("_order_last"))
+    return records.filter(keep)
 
 
 def _ledger_table(catalog: Catalog, tenant: TenantConfig) -> Table:
@@ -398,7 +417,9 @@ def record_reconciliation(
             )
         )
     )
-    found = _ledger_table(catalog, tenant).scan(row_filter=key).to_arrow().to_pylist()
+    found = latest_records(
+        _ledger_table(catalog, tenant).scan(row_filter=key).to_arrow()
+    ).to_pylist()
     if found:
         base = LedgerRecord.model_validate(found[-1])
     else:  # the load's record was lost: start from the extract
@@ -451,6 +472,7 @@ __all__ = [
     "LedgerRecord",
     "LedgerStatus",
     "append_record",
+    "latest_records",
     "load_and_record",
     "read_ledger",
     "record_reconciliation",

@@ -8,4 +8,4 @@ select
     cast("aply_st_dt" as date) as valid_from,
     cast((nullif(aply_ed_dt, date '9999-12-31')) as date) as valid_to,
     cast("unit_qty" as decimal(12,4)) as qty_per
-from {{ source('raw', 'bom') }}
+from {{ mozart_core.latest(source('raw', 'bom'), ['prnt_item_cd', 'chld_item_cd', 'aply_st_dt']) }} as raw

@@ -11,6 +11,6 @@ select
     cast("dmd_qty" as decimal(12,2)) as demand_qty,
     cast("prior_no" as integer) as priority,
     cast((case dmd_stat when 'O' then 'OPEN' when 'C' then 'CLOSED' else 'CANCELLED' end) as varchar) as status,
-    cast("upd_dt" as timestamp with time zone) as updated_at
-from {{ source('raw', 'dmd') }}
+    cast({{ mozart_core.source_instant('"upd_dt"', 'America/New_York') }} as timestamp with time zone) as updated_at
+from {{ mozart_core.latest(source('raw', 'dmd'), ['dmd_no']) }} as raw
 where (del_yn = 'N')

@@ -8,7 +8,7 @@ select
     cast((case item_gb when 'F' then 'FG' when 'S' then 'SFG' else 'RM' end) as varchar) as item_type,
     cast('ACME' as varchar) as item_group_id,
     cast((case make_buy_gb when 'M' then 'MAKE' else 'BUY' end) as varchar) as procurement_type,
-    cast("reg_dt" as timestamp with time zone) as created_at,
-    cast("upd_dt" as timestamp with time zone) as updated_at
-from {{ source('raw', 'item_mst') }}
+    cast({{ mozart_core.source_instant('"reg_dt"', 'America/New_York') }} as timestamp with time zone) as created_at,
+    cast({{ mozart_core.source_instant('"upd_dt"', 'America/New_York') }} as timestamp with time zone) as updated_at
+from {{ mozart_core.latest(source('raw', 'item_mst'), ['item_cd']) }} as raw
 where (use_yn = 'Y')
