@@ -196,7 +196,7 @@ def run_transform(
     tenant_folder: str, table_name: str, report: dict[str, Any]
 ) -> dict[str, Any]:
     """The table's Python transform over the accepted rows (its own Parquet stage)."""
-    from mozart_etl.transform.stage import run_transform as transform_rows
+    from mozart_etl.pipeline import stages
     from mozart_etl.validate.validator import ValidationReport
 
     folder = Path(tenant_folder)
@@ -205,7 +205,7 @@ def run_transform(
     run_id = str(get_current_context()["run_id"])
     validation = ValidationReport.model_validate(report)
     try:
-        manifest = transform_rows(tenant, table, folder, validation, run_id=run_id)
+        manifest = stages.transform(tenant, table, folder, validation, run_id=run_id)
     except MozartError as exc:
         _fail_or_retry(exc)
     return manifest.model_dump(mode="json")
