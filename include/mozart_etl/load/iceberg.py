@@ -282,8 +282,7 @@ def _write(
     fresh = new_versions(iceberg_table, table, incoming, live=live)
     if not fresh.num_rows and closed is None:
         log.info(
-            "%s: raw already holds every version this extract read: nothing "
-            "to commit",
+            "%s: raw already holds every version this extract read: nothing to commit",
             table.name,
         )
         return
