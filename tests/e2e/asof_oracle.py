@@ -37,6 +37,7 @@ except ImportError:  # tests/ collected as rootdir-less modules
 
 Row = dict[str, Any]
 Key = tuple[Any, ...]
+_TICK = timedelta(microseconds=1)
 Tables = Mapping[str, Iterable[Row]]
 Capture = tuple[datetime, Tables]
 """(captured_at, every table as the source showed it at that instant)."""
@@ -174,26 +175,32 @@ def table_versions(captures: Sequence[Capture], table: str) -> dict[Key, list[Ve
     last: dict[Key, Row | None] = {}
     order = itertools.count()
     present: set[Key] = set()
+    previous: datetime | None = None
     for captured_at, tables in sorted(captures, key=lambda c: instant(c[0])):
         if table not in tables:
             continue
         captured_at = instant(captured_at)
+        # A change no timestamp dates happened after the previous capture (which
+        # still saw the old state) and by this one: it is taken to begin just
+        # after the previous capture.
+        since = captured_at if previous is None else previous + _TICK
         now: dict[Key, Row] = {}
         for row in tables[table]:
             now[tuple(row[c] for c in key_columns)] = dict(row)
         for key, row in now.items():
             if key in present and last[key] == row:
                 continue
-            valid_from = captured_at if cursor is None else instant(row[cursor])
+            valid_from = since if cursor is None else instant(row[cursor])
             deletion = versions[key][-1] if key in last and last[key] is None else None
             if deletion is not None and valid_from <= deletion.valid_from:
                 valid_from = captured_at
             versions[key].append(Version(valid_from, row, next(order)))
             last[key] = row
         for key in present - now.keys():
-            versions[key].append(Version(captured_at, None, next(order)))
+            versions[key].append(Version(since, None, next(order)))
             last[key] = None
         present = set(now)
+        previous = captured_at
     return dict(versions)
 
 

@@ -293,7 +293,9 @@ def test_a_capture_at_t_sees_the_truth(mes: Mes, truth: dict) -> None:
 def test_a_hold_seen_before_t_blocks_though_released_after(
     mes: Mes, truth: dict
 ) -> None:
-    captures = mes.captures("19 14:30", "19 17:30")
+    # (15:45: a capture after T and before ev3's deletion at 16:00, which a
+    # capture at 17:30 alone would date just after 14:30, i.e. before T)
+    captures = mes.captures("19 14:30", "19 15:45", "19 17:30")
     assert mart_differences(perceived_marts(DAY, captures), truth) == []
 
 
@@ -301,13 +303,18 @@ def test_a_hold_no_capture_saw_is_the_only_difference(mes: Mes, truth: dict) -> 
     # L1's HOLD began and ended between the two captures: no one saw it
     perceived = perceived_marts(DAY, mes.captures("19 13:00", "19 17:30"))
     assert wip(perceived) == (3, 60)
+    same = ("mart_cycle_time", "mart_lead_time", "mart_plan_vs_actual")
     assert (
         mart_differences(
-            {k: v for k, v in perceived.items() if k != "mart_wip"},
-            {k: v for k, v in truth.items() if k != "mart_wip"},
+            {k: v for k, v in perceived.items() if k in same},
+            {k: v for k, v in truth.items() if k in same},
         )
         == []
     )
+    # (and ev3, deleted at 16:00 with no capture between 13:00 and then, is
+    # dated gone just after 13:00: E2's idle hour is the other unseen change)
+    assert hours(perceived, "E1") == hours(truth, "E1")
+    assert hours(perceived, "E2") == (0.0, 0.0, 0.0) != hours(truth, "E2")
 
 
 def test_a_hold_that_began_after_t_does_not_block(mes: Mes, truth: dict) -> None:
@@ -327,12 +334,17 @@ def test_deletions(mes: Mes) -> None:
     # ev2 deleted at 05:00, seen deleted before T: absent
     perceived = perceived_marts(DAY, mes.captures("19 02:00", "19 06:00"))
     assert hours(perceived, "E2") == (0.0, 0.0, 0.0)
-    # its deletion (and its close) only seen after T: the open version holds at T
+    # its deletion only seen after T: no timestamp dates it, so it begins just
+    # after the capture that last saw the row (02:00): absent at T, as in truth
     perceived = perceived_marts(DAY, mes.captures("19 02:00", "19 16:00"))
-    assert hours(perceived, "E2")[2] == 14.0
-    # ev3 deleted after T keeps its version up to its deletion
-    perceived = perceived_marts(DAY, mes.captures("19 11:30", "19 12:30", "19 16:30"))
-    assert hours(perceived, "E2") == (0.0, 1.0, 0.0)
+    assert hours(perceived, "E2") == (0.0, 0.0, 0.0)
+    # ev3 deleted after T (and after a capture after T) keeps its version up
+    # to its deletion
+    captures = mes.captures("19 11:30", "19 12:30", "19 15:30", "19 16:30")
+    assert hours(perceived_marts(DAY, captures), "E2") == (0.0, 1.0, 0.0)
+    # seen last before T and gone at the next capture: dated before T
+    captures = mes.captures("19 11:30", "19 12:30", "19 16:30")
+    assert hours(perceived_marts(DAY, captures), "E2") == (0.0, 0.0, 0.0)
     # a deleted row that was never captured is not known at all
     assert hours(perceived_marts(DAY, mes.captures("19 17:00")), "E2") == (0, 0, 0)
 
@@ -374,15 +386,19 @@ def test_versions_without_a_cursor_start_at_their_capture() -> None:
         (at("22 00:00"), {"equipment": [eq(1)]}),
     ]
     (versions,) = table_versions(captures, "equipment").values()
-    assert [(v.valid_from.day, v.row and v.row["active"]) for v in versions] == [
-        (18, 1),
-        (19, 0),
-        (20, 1),
-        (21, None),
-        (22, 1),
+    # The first capture dates its rows itself; a later change happened after
+    # the capture before it (which saw the old state) and is dated just after.
+    tick = timedelta(microseconds=1)
+    assert [(v.valid_from, v.row and v.row["active"]) for v in versions] == [
+        (at("18 00:00"), 1),
+        (at("18 00:00") + tick, 0),
+        (at("19 00:00") + tick, 1),
+        (at("20 00:00") + tick, None),
+        (at("21 00:00") + tick, 1),
     ]
-    assert row_at(versions, at("19 12:00")).row["active"] == 0  # type: ignore[union-attr]
-    assert row_at(versions, at("21 12:00")) is None
+    assert row_at(versions, at("18 12:00")).row["active"] == 0  # type: ignore[union-attr]
+    assert row_at(versions, at("19 12:00")).row["active"] == 1  # type: ignore[union-attr]
+    assert row_at(versions, at("20 12:00")) is None
     first = row_at(versions, at("17 00:00"))
     assert first is not None and not first.known and first.row["active"] == 1
 
@@ -397,7 +413,7 @@ def test_a_deleted_row_reappearing_starts_a_new_version() -> None:
     versions = table_versions(captures, "equipment_event")[(7,)]
     assert [(v.valid_from, v.row is None) for v in versions] == [
         (at("18 02:00"), False),
-        (at("18 04:00"), True),
+        (at("18 03:00") + timedelta(microseconds=1), True),
         (at("18 05:00"), False),
     ]
     assert row_at(versions, at("18 04:30")) is None

@@ -286,17 +286,19 @@ def test_a_source_delete_closes_the_row_at_its_deletion(
             "UPDATE visits SET is_deleted = 1, updated = %s WHERE id = 101",
             [(_wall(gone_at, CHICAGO),)],
         )
-    captured = T0 + timedelta(days=2, hours=4)
-
-    result = plant.sync(captured)
+    result = plant.sync(T0 + timedelta(days=2, hours=4))
 
     assert result.matched
     assert 101 not in plant.live()
     assert plant.live() == _expected_live(plant)
     closing = [v for v in plant.versions() if v["id"] == 101][-1]
     assert closing[DELETED] is True
-    # A key scan dates the deletion at the scan; a soft delete at its cursor.
-    assert closing[VALID_FROM] == (captured if strategy == "key_scan" else gone_at)
+    # A soft delete is dated by its cursor; a key scan cannot know when the row
+    # went, only that it was there at the previous sync and gone at this one:
+    # the deletion begins just after the previous sync.
+    previous_sync = T0 + timedelta(days=2)
+    expected = previous_sync + timedelta(microseconds=1)
+    assert closing[VALID_FROM] == (expected if strategy == "key_scan" else gone_at)
 
 
 def test_a_delete_without_a_strategy_fails_naming_the_key_and_the_fix(

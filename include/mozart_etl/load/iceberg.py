@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -69,6 +69,9 @@ EXTRACT_PROPERTY = "mozart.extract-id"
 """Snapshot summary property naming the extract a commit wrote: a retry whose
 commit already landed (its response lost, or a stale attempt) finds it and
 commits nothing."""
+CAPTURED_PROPERTY = "mozart.captured-at"
+"""Table property: the latest instant a sync loaded into the table read the
+source (where the next sync's undated changes begin)."""
 ANCESTORS_CHECKED = 200
 SLICE_ROWS = 262_144
 """Rows written to Iceberg at a time: a load holds one slice, not the partition
@@ -139,17 +142,22 @@ def load_partition(
         partition=manifest.production_day,
         loaded_at=datetime.now(UTC),
     )
-    stamp: Stamp = audit
-    if is_versioned(table):
-        captured_at = manifest.captured_at or manifest.started_at
-        zone = tenant.source_zone(table)
+    captured = _captured(manifest)
+    zone = tenant.source_zone(table)
 
+    def versioned(since: datetime) -> Stamp:
         def stamp(data: pa.Table) -> pa.Table:
-            return audit(with_version_columns(data, table, zone, captured_at))
+            return audit(with_version_columns(data, table, zone, since))
 
+        return stamp
+
+    stamp: Stamp = versioned(captured) if is_versioned(table) else audit
     count = source.count_rows()
     schema = stamp(source.schema.empty_table()).schema
     iceberg_table = _ensure_table(catalog, tenant, table, schema)
+    since = _changes_since(iceberg_table, captured)
+    if is_versioned(table):
+        stamp = versioned(since)
     landed = _committed_snapshot(iceberg_table, manifest.extract_id)
     if landed is not None:
         log.warning(
@@ -171,6 +179,7 @@ def load_partition(
                 stamp,
                 audit,
                 quarantined,
+                since,
             )
     except (CommitFailedException, ValidationException) as exc:
         # PyIceberg already retried with backoff (`commit.retry.*` properties) and
@@ -251,11 +260,16 @@ def _write(
     rows: RowSource,
     stamp: Stamp,
     audit: Stamp,
-    quarantined: pa.Table | None = None,
+    quarantined: pa.Table | None,
+    since: datetime,
 ) -> None:
     """One atomic commit tagged with the extract id: the plan runs of a snapshot
-    table, or the versions raw lacks."""
+    table, or the versions raw lacks (with the capture instant, the next sync's
+    `since`)."""
     tag = {EXTRACT_PROPERTY: manifest.extract_id}
+    seen = _last_capture(iceberg_table)
+    captured = _captured(manifest)
+    capture = {CAPTURED_PROPERTY: max(captured, seen or captured).isoformat()}
     if table.mode == LoadMode.SNAPSHOT:  # plan runs: small, compared whole
         write_snapshots(iceberg_table, table, stamp(rows.to_table()), tag)
         return
@@ -266,6 +280,7 @@ def _write(
         # A first load (or one whose earlier attempt never committed): every row
         # is a new version, streamed slice by slice.
         with iceberg_table.transaction() as tx:
+            tx.set_properties(capture)
             _append_slices(tx, iceberg_table.io, rows, stamp, tag, refused)
         return
     incoming = stamp(rows.to_table())
@@ -276,17 +291,23 @@ def _write(
     if not is_dated(table):  # a full refresh: the extract is every live row
         live = live_rows(iceberg_table, table)
         _check_refresh_size(tenant, table, incoming.num_rows, live.num_rows)
-        closed = _closing(live, incoming, table, manifest, audit)
+        closed = _closing(live, incoming, table, since, audit)
     elif table.deletes == KEY_SCAN:
-        closed = _closed_by_key_scan(iceberg_table, tenant, table, manifest, audit)
+        closed = _closed_by_key_scan(
+            iceberg_table, tenant, table, manifest, since, audit
+        )
     fresh = new_versions(iceberg_table, table, incoming, live=live)
     if not fresh.num_rows and closed is None:
         log.info(
-            "%s: raw already holds every version this extract read: nothing to commit",
+            "%s: raw already holds every version this extract read: nothing to "
+            "commit but the capture instant",
             table.name,
         )
+        with iceberg_table.transaction() as tx:  # metadata only, no snapshot
+            tx.set_properties(capture)
         return
     with iceberg_table.transaction() as tx:
+        tx.set_properties(capture)
         _append_slices(tx, iceberg_table.io, ds.dataset(fresh), _same, tag, closed)
 
 
@@ -313,6 +334,7 @@ def _closed_by_key_scan(
     tenant: TenantConfig,
     table: TableConfig,
     manifest: ExtractManifest,
+    since: datetime,
     audit: Stamp,
 ) -> pa.Table | None:
     """Deletions for the live keys missing from the extract's key scan (whole
@@ -322,22 +344,22 @@ def _closed_by_key_scan(
         Lake(tenant).fs, [f.path for f in manifest.key_files]
     ).to_table()
     live_keys = live_rows(iceberg_table, table, columns=keys)
-    gone = closed_rows(live_keys, present, keys, _captured(manifest))
+    gone = closed_rows(live_keys, present, keys, since)
     if not gone.num_rows:
         return None
-    return _closing(live_rows(iceberg_table, table), present, table, manifest, audit)
+    return _closing(live_rows(iceberg_table, table), present, table, since, audit)
 
 
 def _closing(
     live: pa.Table,
     present: pa.Table,
     table: TableConfig,
-    manifest: ExtractManifest,
+    since: datetime,
     audit: Stamp,
 ) -> pa.Table | None:
     """Deletion versions (this load's audit columns) for live rows not in `present`."""
     keys = list(table.primary_key)
-    gone = closed_rows(live, present.select(keys), keys, _captured(manifest))
+    gone = closed_rows(live, present.select(keys), keys, since)
     if not gone.num_rows:
         return None
     return audit(gone.drop_columns(list(AUDIT_COLUMNS)))
@@ -345,6 +367,25 @@ def _closing(
 
 def _captured(manifest: ExtractManifest) -> datetime:
     return manifest.captured_at or manifest.started_at
+
+
+def _last_capture(iceberg_table: Table) -> datetime | None:
+    """The instant the latest sync loaded into this table read the source."""
+    text = iceberg_table.properties.get(CAPTURED_PROPERTY)
+    return datetime.fromisoformat(text) if text else None
+
+
+def _changes_since(iceberg_table: Table, captured: datetime) -> datetime:
+    """Where an undated change (a full-refresh row that changed, a deletion
+    found by comparing keys) begins: just after the previous sync, which still
+    saw the old state; the change happened between the two reads. A run's
+    scheduled sync minutes after the day's end thus dates a change made during
+    the day within that day, not after its end. The first sync, and an older
+    extract loaded late, date their changes at their own capture."""
+    previous = _last_capture(iceberg_table)
+    if previous is None or previous >= captured:
+        return captured
+    return previous + timedelta(microseconds=1)
 
 
 def _append_slices(
