@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
+import jinja2
 import pytest
 import sqlglot
 from pydantic import ValidationError
@@ -59,7 +61,9 @@ def test_committed_models_are_what_the_mapping_generates(acme: Path) -> None:
     for path, sql in generated_models(acme, tenant).items():
         assert path.read_text(encoding="utf-8") == sql
     staging = (acme / "dbt/models/staging/_generated/stg_demand.sql").read_text()
-    assert "from {{ source('raw', 'dmd') }}" in staging
+    assert "from {{ mozart_core.latest(source('raw', 'dmd'), ['dmd_no']) }} as raw" in (
+        staging
+    )
     assert "where (del_yn = 'N')" in staging
     assert 'cast("dmd_no" as varchar) as demand_id' in staging
     mart = (acme / "dbt/models/marts/_generated/mart_demand.sql").read_text()
@@ -106,20 +110,83 @@ def test_a_hand_written_model_replaces_the_generated_one(
     assert _sync(acme, "--check") == 0
 
 
+class _Dbt:
+    """Just enough of dbt's Jinja context to render a model that calls
+    mozart_core's macros (their own text, dbt/mozart_core/macros/*.sql) for one
+    engine: `adapter.quote` and `adapter.dispatch`, `var` defaults, `return`."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"]
+        )
+        self.env.globals.update(
+            {
+                "adapter": self,
+                "mozart_core": self,
+                "var": lambda name, default=None: default,
+                "return": lambda value: value,
+            }
+        )
+        folder = ROOT / "dbt" / "mozart_core" / "macros"
+        self.modules = [
+            self.env.from_string(path.read_text(encoding="utf-8")).module
+            for path in sorted(folder.glob("*.sql"))
+        ]
+
+    def __getattr__(self, name: str) -> Any:  # mozart_core.<macro>
+        for module in self.__dict__.get("modules", []):
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(name)
+
+    @staticmethod
+    def quote(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def dispatch(self, name: str, package: str) -> Any:
+        assert package == "mozart_core"
+        try:
+            return getattr(self, f"{self.dialect}__{name}")
+        except AttributeError:
+            return getattr(self, f"default__{name}")
+
+    def render(self, sql: str) -> str:
+        """A model as dbt renders it: `config` to nothing, `source` to a relation."""
+        context = {
+            "config": lambda **_: "",
+            "source": lambda schema, name: f'{schema}."{name}"',
+        }
+        return self.env.from_string(sql).render(context)
+
+
 @pytest.mark.parametrize("dialect", ["trino", "duckdb"])
 def test_generated_staging_sql_parses(acme: Path, dialect: str) -> None:
-    """The SQL around the Jinja calls (dbt renders those) parses per dialect."""
-    for path, sql in generated_models(acme, load_tenant(acme)).items():
+    """Rendered, the generated staging parses per dialect and reads each key's
+    latest version of the raw table (`mozart_core.latest`)."""
+    tenant = load_tenant(acme)
+    dbt = _Dbt(dialect)
+    for path, sql in generated_models(acme, tenant).items():
         if "staging" not in path.parts:
             continue
-        plain = (
-            sql.replace("{{ config(materialized='table') }}", "")
-            .replace("{{ source('raw', ", "raw.")
-            .replace("') }}", "")
-            .replace("raw.'", "raw.")
-        )
-        statement = sqlglot.parse_one(plain, read=dialect)
+        statement = sqlglot.parse_one(dbt.render(sql), read=dialect)
         assert statement.find(sqlglot.exp.Select) is not None, path
+        # The outer select reads a subquery: the latest version of each key.
+        outer = statement.find(sqlglot.exp.From)  # breadth first: the outer FROM
+        assert outer is not None, path
+        subquery = outer.this
+        assert isinstance(subquery, sqlglot.exp.Subquery), path
+        assert subquery.alias == "raw", path
+        ranked = subquery.find(sqlglot.exp.Window)
+        assert ranked is not None, path
+        name = path.stem.removeprefix("stg_")
+        table = next(
+            t for t in tenant.tables if t.mapping and t.mapping.mart == f"mart_{name}"
+        )
+        partition = [column.name for column in ranked.args["partition_by"]]
+        assert partition == list(table.primary_key), path
+        tables = {t.name for t in statement.find_all(sqlglot.exp.Table)}
+        assert tables == {table.name}, path
 
 
 def test_constants_are_escaped_literals_and_identifiers_quoted(acme: Path) -> None:

@@ -18,10 +18,10 @@ from mozart_etl.extract.connectors import (
     DriverNotInstalled,
     connector_for,
 )
-from mozart_etl.extract.extractor import extract_table, extract_window
+from mozart_etl.extract.extractor import extract_table
 from mozart_etl.extract.query import build_select
 from mozart_etl.lake import Lake
-from tests.helpers import make_tenant, seoul_day, table_dict, utc
+from tests.helpers import day_window, make_tenant, seoul_day, table_dict, utc
 
 DAY = date(2026, 11, 15)
 PASSWORD = "S3cr3t-Pa55"
@@ -63,7 +63,7 @@ def _compiled(
 ) -> tuple[str, dict[str, object]]:
     tenant, table = _table(tmp_path, source_type)
     connector = connector_for(source_type, Credentials(database="mes", host="h"))
-    window = extract_window(table, seoul_day(DAY), initial=False)
+    window = day_window(table, seoul_day(DAY))
     select = build_select(table, connector, window=window, params=tenant.params)
     compiled = select.compile(dialect=dialect)
     return str(compiled), compiled.params
@@ -126,7 +126,14 @@ def test_missing_driver_names_the_package_to_install(
     caplog.set_level("DEBUG")
 
     with pytest.raises(DriverNotInstalled) as info:
-        extract_table(tenant, table, seoul_day(DAY), connector, extract_id="x1")
+        extract_table(
+            tenant,
+            table,
+            seoul_day(DAY),
+            connector,
+            extract_id="x1",
+            window=day_window(table, seoul_day(DAY)),
+        )
 
     message = str(info.value)
     assert message.startswith(

@@ -21,6 +21,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import SourceError
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
+from mozart_etl.extract.query import Window
 from mozart_etl.lake import Lake
 from tests.helpers import (
     KST,
@@ -29,6 +30,7 @@ from tests.helpers import (
     TYPED_ROWS,
     Row,
     assert_typed_roundtrip,
+    day_window,
     expected_typed_schema,
     make_tenant,
     mysql_source,
@@ -136,7 +138,15 @@ def _events(database: str) -> None:
     _insert(database, "events", rows)
 
 
-def _event_ids(tmp_path: Path, database: str, *, initial: bool = False) -> list[int]:
+def _event_ids(
+    tmp_path: Path,
+    database: str,
+    *,
+    initial: bool = False,
+    sync_from: datetime | None = None,
+) -> list[int]:
+    """The ids the extract reads: the day's window (or all history before its
+    end: `initial`), or a sync's open-ended window from `sync_from`."""
     events = table_dict(
         "events", EVENT_COLUMNS, mode="incremental", cursor="updated_at"
     )
@@ -146,7 +156,11 @@ def _event_ids(tmp_path: Path, database: str, *, initial: bool = False) -> list[
         tenant.table("events"),
         seoul_day(DAY),
         _connector(database),
-        initial=initial,
+        window=(
+            Window(start=sync_from)
+            if sync_from is not None
+            else day_window(tenant.table("events"), seoul_day(DAY), initial=initial)
+        ),
     )
     return sorted(read_extract(manifest).column("id").to_pylist())
 
@@ -157,7 +171,11 @@ def test_every_declared_type_round_trips_exactly(tmp_path: Path, mysql_db: str) 
     tenant = _tenant(tmp_path, mysql_db, [typed_table()])
 
     manifest = extract_table(
-        tenant, tenant.table("typed"), seoul_day(DAY), _connector(mysql_db)
+        tenant,
+        tenant.table("typed"),
+        seoul_day(DAY),
+        _connector(mysql_db),
+        window=day_window(tenant.table("typed"), seoul_day(DAY)),
     )
 
     assert manifest.rows == len(TYPED_ROWS)
@@ -191,6 +209,14 @@ def test_initial_extract_reads_all_history_before_the_window_end(
     assert _event_ids(tmp_path, mysql_db, initial=True) == [1, 2, 3, 4, 6]
 
 
+def test_a_sync_window_has_no_upper_bound(tmp_path: Path, mysql_db: str) -> None:
+    """A sync reads from raw's mark to the source's now: rows past the
+    production day's end (5 on it, 7 weeks later) are read too."""
+    _events(mysql_db)
+
+    assert _event_ids(tmp_path, mysql_db, sync_from=START) == [2, 3, 4, 5, 7]
+
+
 def test_empty_window_writes_one_empty_file_with_the_declared_schema(
     tmp_path: Path, mysql_db: str
 ) -> None:
@@ -204,6 +230,7 @@ def test_empty_window_writes_one_empty_file_with_the_declared_schema(
         tenant.table("typed"),
         seoul_day(date(2026, 1, 1)),
         _connector(mysql_db),
+        window=day_window(tenant.table("typed"), seoul_day(date(2026, 1, 1))),
     )
 
     assert (manifest.rows, [f.rows for f in manifest.files]) == (0, [0])
@@ -233,7 +260,11 @@ def test_tenant_filter_value_is_bound_not_pasted(tmp_path: Path, mysql_db: str) 
     tenant = _tenant(tmp_path, mysql_db, [lots], params={"plant": sneaky})
 
     manifest = extract_table(
-        tenant, tenant.table("lots"), seoul_day(DAY), _connector(mysql_db)
+        tenant,
+        tenant.table("lots"),
+        seoul_day(DAY),
+        _connector(mysql_db),
+        window=day_window(tenant.table("lots"), seoul_day(DAY)),
     )
 
     assert read_extract(manifest).to_pylist() == [{"id": 1, "plant code": sneaky}]
@@ -251,7 +282,11 @@ def test_tenant_filter_and_window_together(tmp_path: Path, mysql_db: str) -> Non
     tenant = _tenant(tmp_path, mysql_db, [events])
 
     manifest = extract_table(
-        tenant, tenant.table("events"), seoul_day(DAY), _connector(mysql_db)
+        tenant,
+        tenant.table("events"),
+        seoul_day(DAY),
+        _connector(mysql_db),
+        window=day_window(tenant.table("events"), seoul_day(DAY)),
     )
 
     got = sorted(read_extract(manifest).to_pylist(), key=lambda row: row["id"])
@@ -278,7 +313,11 @@ def test_query_source(tmp_path: Path, mysql_db: str) -> None:
     tenant = _tenant(tmp_path, mysql_db, [summary])
 
     manifest = extract_table(
-        tenant, tenant.table("summary"), seoul_day(DAY), _connector(mysql_db)
+        tenant,
+        tenant.table("summary"),
+        seoul_day(DAY),
+        _connector(mysql_db),
+        window=day_window(tenant.table("summary"), seoul_day(DAY)),
     )
 
     got = sorted(read_extract(manifest).to_pylist(), key=lambda row: row["plant"])
@@ -300,7 +339,13 @@ def test_wrong_credentials_do_not_leak_the_password(
     connector = _connector(mysql_db, user="mozart_nobody", password=PASSWORD)
 
     with pytest.raises(SourceError) as info:
-        extract_table(tenant, tenant.table("events"), seoul_day(DAY), connector)
+        extract_table(
+            tenant,
+            tenant.table("events"),
+            seoul_day(DAY),
+            connector,
+            window=day_window(tenant.table("events"), seoul_day(DAY)),
+        )
 
     message = str(info.value)
     assert PASSWORD not in message
@@ -317,7 +362,11 @@ def test_missing_table_names_tenant_and_table(tmp_path: Path, mysql_db: str) -> 
 
     with pytest.raises(SourceError) as info:
         extract_table(
-            tenant, tenant.table("events"), seoul_day(DAY), _connector(mysql_db)
+            tenant,
+            tenant.table("events"),
+            seoul_day(DAY),
+            _connector(mysql_db),
+            window=day_window(tenant.table("events"), seoul_day(DAY)),
         )
 
     assert (info.value.tenant, info.value.table) == ("acme", "events")
@@ -334,7 +383,11 @@ def test_instants_are_utc_microseconds(tmp_path: Path, mysql_db: str) -> None:
     tenant = _tenant(tmp_path, mysql_db, [table_dict("events", EVENT_COLUMNS)])
 
     manifest = extract_table(
-        tenant, tenant.table("events"), seoul_day(DAY), _connector(mysql_db)
+        tenant,
+        tenant.table("events"),
+        seoul_day(DAY),
+        _connector(mysql_db),
+        window=day_window(tenant.table("events"), seoul_day(DAY)),
     )
 
     data = read_extract(manifest)
@@ -350,7 +403,11 @@ def test_manifest_records_the_source_catalog(tmp_path: Path, mysql_db: str) -> N
     tenant = _tenant(tmp_path, mysql_db, [typed_table()])
 
     manifest = extract_table(
-        tenant, tenant.table("typed"), seoul_day(DAY), _connector(mysql_db)
+        tenant,
+        tenant.table("typed"),
+        seoul_day(DAY),
+        _connector(mysql_db),
+        window=day_window(tenant.table("typed"), seoul_day(DAY)),
     )
 
     assert manifest.source_columns == {
@@ -379,7 +436,11 @@ def test_declared_type_the_source_cannot_fill_names_the_column(
 
     with pytest.raises(SourceError) as info:
         extract_table(
-            tenant, tenant.table("lots"), seoul_day(DAY), _connector(mysql_db)
+            tenant,
+            tenant.table("lots"),
+            seoul_day(DAY),
+            _connector(mysql_db),
+            window=day_window(tenant.table("lots"), seoul_day(DAY)),
         )
 
     assert str(info.value) == (

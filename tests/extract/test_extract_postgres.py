@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import SourceError
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
+from mozart_etl.extract.query import Window
 from mozart_etl.lake import Lake
 from tests.helpers import (
     POSTGRES_HOST,
@@ -24,6 +25,7 @@ from tests.helpers import (
     TYPED_ROWS,
     Row,
     assert_typed_roundtrip,
+    day_window,
     expected_typed_schema,
     make_tenant,
     postgres_source,
@@ -129,8 +131,15 @@ def _events(database: str) -> None:
 
 
 def _event_ids(
-    tmp_path: Path, database: str, *, initial: bool = False, **options: str
+    tmp_path: Path,
+    database: str,
+    *,
+    initial: bool = False,
+    sync_from: datetime | None = None,
+    **options: str,
 ) -> list[int]:
+    """The ids the extract reads: the day's window (or all history before its
+    end: `initial`), or a sync's open-ended window from `sync_from`."""
     events = table_dict(
         "events", EVENT_COLUMNS, mode="incremental", cursor="updated_at"
     )
@@ -140,7 +149,11 @@ def _event_ids(
         tenant.table("events"),
         seoul_day(DAY),
         _connector(database, **options),
-        initial=initial,
+        window=(
+            Window(start=sync_from)
+            if sync_from is not None
+            else day_window(tenant.table("events"), seoul_day(DAY), initial=initial)
+        ),
     )
     return sorted(read_extract(manifest).column("id").to_pylist())
 
@@ -156,7 +169,11 @@ def test_every_declared_type_round_trips_exactly(
     tenant = _tenant(tmp_path, postgres_db, [typed_table(source=source)])
 
     manifest = extract_table(
-        tenant, tenant.table("typed"), seoul_day(DAY), _connector(postgres_db)
+        tenant,
+        tenant.table("typed"),
+        seoul_day(DAY),
+        _connector(postgres_db),
+        window=day_window(tenant.table("typed"), seoul_day(DAY)),
     )
 
     assert manifest.rows == len(TYPED_ROWS)
@@ -171,7 +188,13 @@ def test_instants_do_not_depend_on_the_session_time_zone(
     tenant = _tenant(tmp_path, postgres_db, [typed_table()])
     connector = _connector(postgres_db, options="-c TimeZone=America/New_York")
 
-    manifest = extract_table(tenant, tenant.table("typed"), seoul_day(DAY), connector)
+    manifest = extract_table(
+        tenant,
+        tenant.table("typed"),
+        seoul_day(DAY),
+        connector,
+        window=day_window(tenant.table("typed"), seoul_day(DAY)),
+    )
 
     assert_typed_roundtrip(read_extract(manifest))
     assert _session_time_zone(connector) == "America/New_York"
@@ -215,7 +238,13 @@ def test_naive_and_date_cursors_ignore_the_session_time_zone(
     tenant = _tenant(tmp_path, postgres_db, [marks])
     connector = _connector(postgres_db, options="-c TimeZone=Pacific/Kiritimati")
 
-    manifest = extract_table(tenant, tenant.table("marks"), seoul_day(DAY), connector)
+    manifest = extract_table(
+        tenant,
+        tenant.table("marks"),
+        seoul_day(DAY),
+        connector,
+        window=day_window(tenant.table("marks"), seoul_day(DAY)),
+    )
 
     assert sorted(read_extract(manifest).column("id").to_pylist()) == expected
     assert _session_time_zone(connector) == "Pacific/Kiritimati"
@@ -227,6 +256,14 @@ def test_initial_extract_reads_all_history_before_the_window_end(
     _events(postgres_db)
 
     assert _event_ids(tmp_path, postgres_db, initial=True) == [1, 2, 3, 4, 6]
+
+
+def test_a_sync_window_has_no_upper_bound(tmp_path: Path, postgres_db: str) -> None:
+    """A sync reads from raw's mark to the source's now: rows past the
+    production day's end (5 on it, 7 weeks later) are read too."""
+    _events(postgres_db)
+
+    assert _event_ids(tmp_path, postgres_db, sync_from=START) == [2, 3, 4, 5, 7]
 
 
 def test_empty_window_writes_one_empty_file_with_the_declared_schema(
@@ -242,6 +279,7 @@ def test_empty_window_writes_one_empty_file_with_the_declared_schema(
         tenant.table("typed"),
         seoul_day(date(2026, 1, 1)),
         _connector(postgres_db),
+        window=day_window(tenant.table("typed"), seoul_day(date(2026, 1, 1))),
     )
 
     assert (manifest.rows, [f.rows for f in manifest.files]) == (0, [0])
@@ -261,7 +299,11 @@ def test_tenant_filter_and_window_together(tmp_path: Path, postgres_db: str) -> 
     tenant = _tenant(tmp_path, postgres_db, [events])
 
     manifest = extract_table(
-        tenant, tenant.table("events"), seoul_day(DAY), _connector(postgres_db)
+        tenant,
+        tenant.table("events"),
+        seoul_day(DAY),
+        _connector(postgres_db),
+        window=day_window(tenant.table("events"), seoul_day(DAY)),
     )
 
     # Row 3 is in the window but belongs to plant P2.
@@ -296,7 +338,11 @@ def test_tenant_filter_value_is_bound_not_pasted(
     tenant = _tenant(tmp_path, postgres_db, [lots], params={"plant": sneaky})
 
     manifest = extract_table(
-        tenant, tenant.table("lots"), seoul_day(DAY), _connector(postgres_db)
+        tenant,
+        tenant.table("lots"),
+        seoul_day(DAY),
+        _connector(postgres_db),
+        window=day_window(tenant.table("lots"), seoul_day(DAY)),
     )
 
     assert read_extract(manifest).to_pylist() == [{"id": 1, "plant code": sneaky}]
@@ -319,7 +365,11 @@ def test_query_source(tmp_path: Path, postgres_db: str) -> None:
     tenant = _tenant(tmp_path, postgres_db, [summary])
 
     manifest = extract_table(
-        tenant, tenant.table("summary"), seoul_day(DAY), _connector(postgres_db)
+        tenant,
+        tenant.table("summary"),
+        seoul_day(DAY),
+        _connector(postgres_db),
+        window=day_window(tenant.table("summary"), seoul_day(DAY)),
     )
 
     got = sorted(read_extract(manifest).to_pylist(), key=lambda row: row["plant"])
@@ -349,7 +399,13 @@ def test_wrong_credentials_do_not_leak_the_password(
     connector = connector_for(SourceType.POSTGRESQL, credentials)
 
     with pytest.raises(SourceError) as info:
-        extract_table(tenant, tenant.table("events"), seoul_day(DAY), connector)
+        extract_table(
+            tenant,
+            tenant.table("events"),
+            seoul_day(DAY),
+            connector,
+            window=day_window(tenant.table("events"), seoul_day(DAY)),
+        )
 
     message = str(info.value)
     assert PASSWORD not in message
@@ -368,7 +424,11 @@ def test_missing_table_names_tenant_and_table(tmp_path: Path, postgres_db: str) 
 
     with pytest.raises(SourceError) as info:
         extract_table(
-            tenant, tenant.table("events"), seoul_day(DAY), _connector(postgres_db)
+            tenant,
+            tenant.table("events"),
+            seoul_day(DAY),
+            _connector(postgres_db),
+            window=day_window(tenant.table("events"), seoul_day(DAY)),
         )
 
     assert (info.value.tenant, info.value.table) == ("acme", "events")
@@ -389,7 +449,11 @@ def test_declared_columns_missing_from_the_table_is_a_source_error(
 
     with pytest.raises(SourceError) as info:
         extract_table(
-            tenant, tenant.table("events"), seoul_day(DAY), _connector(postgres_db)
+            tenant,
+            tenant.table("events"),
+            seoul_day(DAY),
+            _connector(postgres_db),
+            window=day_window(tenant.table("events"), seoul_day(DAY)),
         )
 
     assert str(info.value) == (

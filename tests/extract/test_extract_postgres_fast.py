@@ -21,7 +21,7 @@ from mozart_etl.extract.connectors.pg_copy import (
     copy_statement,
     psql_invocation,
 )
-from mozart_etl.extract.extractor import extract_table, extract_window
+from mozart_etl.extract.extractor import extract_table
 from mozart_etl.extract.introspect import SourceSchemaError
 from mozart_etl.extract.query import build_select
 from tests.extract.test_extract_postgres import (
@@ -41,6 +41,7 @@ from tests.helpers import (
     POSTGRES_HOST,
     POSTGRES_PORT,
     TYPED_ROWS,
+    day_window,
     read_extract,
     seoul_day,
     table_dict,
@@ -96,9 +97,16 @@ def test_fast_path_and_generic_path_write_identical_data(
     tenant = _tenant(tmp_path, postgres_db, [typed_table()])
     table, day = tenant.table("typed"), seoul_day(DAY)
 
-    fast = extract_table(tenant, table, day, _connector(postgres_db))
+    fast = extract_table(
+        tenant, table, day, _connector(postgres_db), window=day_window(table, day)
+    )
     generic = extract_table(
-        tenant, table, day, _connector(postgres_db), fast_path=False
+        tenant,
+        table,
+        day,
+        _connector(postgres_db),
+        fast_path=False,
+        window=day_window(table, day),
     )
 
     fast_data, generic_data = read_extract(fast), read_extract(generic)
@@ -148,7 +156,7 @@ def test_copy_binds_values_as_escaped_literals(
     tenant = _tenant(tmp_path, postgres_db, [events], params={"plant": sneaky})
     table = tenant.table("events")
     connector = _connector(postgres_db)
-    window = extract_window(table, seoul_day(DAY), initial=False)
+    window = day_window(table, seoul_day(DAY))
     select = build_select(table, connector, window=window, params=tenant.params)
     engine = connector.engine()
     try:
@@ -176,7 +184,11 @@ def test_manifest_records_the_source_catalog(tmp_path: Path, postgres_db: str) -
     tenant = _tenant(tmp_path, postgres_db, [typed_table()])
 
     manifest = extract_table(
-        tenant, tenant.table("typed"), seoul_day(DAY), _connector(postgres_db)
+        tenant,
+        tenant.table("typed"),
+        seoul_day(DAY),
+        _connector(postgres_db),
+        window=day_window(tenant.table("typed"), seoul_day(DAY)),
     )
 
     # Undeclared columns are recorded too; unsupported ones by their own name.
@@ -202,7 +214,11 @@ def test_query_source_records_its_result_types(
     tenant = _tenant(tmp_path, postgres_db, [summary])
 
     manifest = extract_table(
-        tenant, tenant.table("summary"), seoul_day(DAY), _connector(postgres_db)
+        tenant,
+        tenant.table("summary"),
+        seoul_day(DAY),
+        _connector(postgres_db),
+        window=day_window(tenant.table("summary"), seoul_day(DAY)),
     )
 
     assert manifest.source_columns == {
@@ -245,7 +261,11 @@ def test_incompatible_source_type_fails_before_reading(
 
     with pytest.raises(SourceSchemaError) as info:
         extract_table(
-            tenant, tenant.table("lots"), seoul_day(DAY), _connector(postgres_db)
+            tenant,
+            tenant.table("lots"),
+            seoul_day(DAY),
+            _connector(postgres_db),
+            window=day_window(tenant.table("lots"), seoul_day(DAY)),
         )
 
     assert str(info.value) == f"[tenant=acme table=lots column=qty] {message}"
@@ -266,7 +286,11 @@ def test_value_that_does_not_fit_names_the_column(
 
     with pytest.raises(SourceError) as info:
         extract_table(
-            tenant, tenant.table("lots"), seoul_day(DAY), _connector(postgres_db)
+            tenant,
+            tenant.table("lots"),
+            seoul_day(DAY),
+            _connector(postgres_db),
+            window=day_window(tenant.table("lots"), seoul_day(DAY)),
         )
 
     assert str(info.value) == (
@@ -306,7 +330,11 @@ def test_lookback_widens_the_window_and_the_manifest_records_it(
     tenant = _tenant(tmp_path, postgres_db, [events])
 
     manifest = extract_table(
-        tenant, tenant.table("events"), seoul_day(DAY), _connector(postgres_db)
+        tenant,
+        tenant.table("events"),
+        seoul_day(DAY),
+        _connector(postgres_db),
+        window=day_window(tenant.table("events"), seoul_day(DAY)),
     )
 
     assert sorted(read_extract(manifest).column("id").to_pylist()) == [2, 3, 4]
@@ -328,7 +356,13 @@ def test_unreachable_host_is_a_source_error_without_the_password(
     connector = connector_for(SourceType.POSTGRESQL, credentials)
 
     with pytest.raises(SourceError) as info:
-        extract_table(tenant, tenant.table("events"), seoul_day(DAY), connector)
+        extract_table(
+            tenant,
+            tenant.table("events"),
+            seoul_day(DAY),
+            connector,
+            window=day_window(tenant.table("events"), seoul_day(DAY)),
+        )
 
     message = str(info.value)
     assert message.startswith(
@@ -358,7 +392,13 @@ def test_wrong_password_never_reaches_logs(
     connector = connector_for(SourceType.POSTGRESQL, credentials)
 
     with pytest.raises(SourceError) as info:
-        extract_table(tenant, tenant.table("events"), seoul_day(DAY), connector)
+        extract_table(
+            tenant,
+            tenant.table("events"),
+            seoul_day(DAY),
+            connector,
+            window=day_window(tenant.table("events"), seoul_day(DAY)),
+        )
 
     assert 'role "mozart_nobody" does not exist' in str(info.value)
     assert PASSWORD not in caplog.text
@@ -451,6 +491,7 @@ def test_error_in_the_middle_of_a_copy_is_a_source_error(
             seoul_day(DAY),
             _connector(postgres_db),
             extract_id="x1",
+            window=day_window(tenant.table("q"), seoul_day(DAY)),
         )
 
     assert str(info.value) == (

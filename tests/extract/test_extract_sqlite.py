@@ -20,10 +20,12 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import SourceError
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
-from mozart_etl.lake import MANIFEST, Lake, latest_manifest
+from mozart_etl.extract.query import Window
+from mozart_etl.lake import MANIFEST, ExtractManifest, Lake, latest_manifest
 from tests.helpers import (
     TYPED_ROWS,
     assert_typed_roundtrip,
+    day_window,
     make_tenant,
     read_extract,
     seoul_day,
@@ -90,7 +92,7 @@ def _extract_ids(
         tenant.table("events"),
         seoul_day(day),
         _connector(path),
-        initial=initial,
+        window=day_window(tenant.table("events"), seoul_day(day), initial=initial),
     )
     return sorted(read_extract(manifest).column("id").to_pylist())
 
@@ -101,7 +103,11 @@ def test_every_declared_type_round_trips_exactly(tmp_path: Path) -> None:
     tenant = _tenant(tmp_path, [typed_table()])
 
     manifest = extract_table(
-        tenant, tenant.table("typed"), seoul_day(DAY), _connector(path)
+        tenant,
+        tenant.table("typed"),
+        seoul_day(DAY),
+        _connector(path),
+        window=day_window(tenant.table("typed"), seoul_day(DAY)),
     )
 
     assert_typed_roundtrip(read_extract(manifest))
@@ -124,6 +130,33 @@ def test_initial_extract_reads_all_history_before_the_window_end(
     assert _extract_ids(tmp_path, "incremental", initial=True) == [1, 2, 3, 4, 6]
 
 
+def _events_in(tmp_path: Path, window: Window | None) -> ExtractManifest:
+    path = _events_source(tmp_path)
+    events = table_dict("events", EVENT_COLUMNS, mode="merge", cursor="updated_at")
+    tenant = _tenant(tmp_path, [events])
+    table = tenant.table("events")
+    return extract_table(tenant, table, seoul_day(DAY), _connector(path), window=window)
+
+
+def test_a_sync_window_reads_from_its_start_with_no_upper_bound(
+    tmp_path: Path,
+) -> None:
+    """A sync reads from raw's mark on, to the source's now: rows whose cursor
+    lies past the production day's end (5 on it, 7 weeks later) are read too."""
+    manifest = _events_in(tmp_path, Window(start=START))
+
+    assert sorted(read_extract(manifest).column("id").to_pylist()) == [2, 3, 4, 5, 7]
+    assert (manifest.window_start, manifest.window_end) == (START, None)
+
+
+def test_no_window_reads_the_whole_table(tmp_path: Path) -> None:
+    """A table raw does not hold yet is read whole, whatever the cursors."""
+    manifest = _events_in(tmp_path, None)
+
+    assert sorted(read_extract(manifest).column("id").to_pylist()) == list(EVENTS)
+    assert (manifest.window_start, manifest.window_end) == (None, None)
+
+
 def test_next_day_starts_exactly_where_the_previous_ended(tmp_path: Path) -> None:
     assert _extract_ids(tmp_path, "incremental", day=DAY + timedelta(days=1)) == [5]
 
@@ -137,7 +170,13 @@ def _cursor_ids(
     columns = [{"name": "id", "type": "bigint"}, {"name": "at", "type": kind}]
     marks = table_dict("marks", columns, mode="incremental", cursor="at")
     tenant = _tenant(tmp_path, [marks])
-    manifest = extract_table(tenant, tenant.table("marks"), day, _connector(path))
+    manifest = extract_table(
+        tenant,
+        tenant.table("marks"),
+        day,
+        _connector(path),
+        window=day_window(tenant.table("marks"), day),
+    )
     return sorted(read_extract(manifest).column("id").to_pylist())
 
 
@@ -165,7 +204,11 @@ def test_empty_window_writes_one_file_with_the_declared_schema(
     tenant = _tenant(tmp_path, [typed_table(mode="incremental", cursor="instant")])
 
     manifest = extract_table(
-        tenant, tenant.table("typed"), seoul_day(date(2026, 1, 1)), _connector(path)
+        tenant,
+        tenant.table("typed"),
+        seoul_day(date(2026, 1, 1)),
+        _connector(path),
+        window=day_window(tenant.table("typed"), seoul_day(date(2026, 1, 1))),
     )
 
     assert manifest.rows == 0
@@ -196,7 +239,11 @@ def test_tenant_filter_binds_the_param_value(tmp_path: Path) -> None:
     def ids(value: str) -> list[int]:
         tenant = _tenant(tmp_path, [lots], params={"plant_code": value})
         manifest = extract_table(
-            tenant, tenant.table("lots"), seoul_day(DAY), _connector(path)
+            tenant,
+            tenant.table("lots"),
+            seoul_day(DAY),
+            _connector(path),
+            window=day_window(tenant.table("lots"), seoul_day(DAY)),
         )
         return sorted(read_extract(manifest).column("id").to_pylist())
 
@@ -231,7 +278,11 @@ def test_query_source_with_cursor_window(tmp_path: Path) -> None:
     tenant = _tenant(tmp_path, [results])
 
     manifest = extract_table(
-        tenant, tenant.table("results"), seoul_day(DAY), _connector(path)
+        tenant,
+        tenant.table("results"),
+        seoul_day(DAY),
+        _connector(path),
+        window=day_window(tenant.table("results"), seoul_day(DAY)),
     )
 
     assert read_extract(manifest).sort_by("id").to_pylist() == [
@@ -253,6 +304,7 @@ def test_manifest_describes_the_extract(tmp_path: Path) -> None:
         _connector(path),
         extract_id=extract_id,
         batch_rows=2,
+        window=day_window(tenant.table("events"), seoul_day(DAY)),
     )
 
     folder = (
@@ -284,8 +336,22 @@ def test_latest_manifest_is_the_newest_complete_extract(tmp_path: Path) -> None:
     tenant = _tenant(tmp_path, [events])
     table, day, connector = tenant.table("events"), seoul_day(DAY), _connector(path)
 
-    extract_table(tenant, table, day, connector, extract_id="20261115T01-a")
-    newest = extract_table(tenant, table, day, connector, extract_id="20261115T02-b")
+    extract_table(
+        tenant,
+        table,
+        day,
+        connector,
+        extract_id="20261115T01-a",
+        window=day_window(table, day),
+    )
+    newest = extract_table(
+        tenant,
+        table,
+        day,
+        connector,
+        extract_id="20261115T02-b",
+        window=day_window(table, day),
+    )
     # An aborted attempt (no manifest) sorts last but is not read.
     Lake(tenant).make_dirs(Lake(tenant).extract_folder("events", DAY, "20261115T03-c"))
 
@@ -306,6 +372,7 @@ def test_missing_table_is_a_source_error_naming_tenant_and_table(
             seoul_day(DAY),
             _connector(path),
             extract_id="x1",
+            window=day_window(tenant.table("lots"), seoul_day(DAY)),
         )
 
     assert (info.value.tenant, info.value.table) == ("acme", "lots")
@@ -329,7 +396,13 @@ def test_value_that_does_not_fit_its_type_names_the_column(tmp_path: Path) -> No
     tenant = _tenant(tmp_path, [table_dict("lots", columns)])
 
     with pytest.raises(SourceError) as info:
-        extract_table(tenant, tenant.table("lots"), seoul_day(DAY), _connector(path))
+        extract_table(
+            tenant,
+            tenant.table("lots"),
+            seoul_day(DAY),
+            _connector(path),
+            window=day_window(tenant.table("lots"), seoul_day(DAY)),
+        )
 
     assert (info.value.table, info.value.column) == ("lots", "qty")
     assert "does not fit the declared type int64" in str(info.value)
@@ -341,7 +414,11 @@ def test_manifest_records_the_source_catalog(tmp_path: Path) -> None:
     tenant = _tenant(tmp_path, [typed_table()])
 
     manifest = extract_table(
-        tenant, tenant.table("typed"), seoul_day(DAY), _connector(path)
+        tenant,
+        tenant.table("typed"),
+        seoul_day(DAY),
+        _connector(path),
+        window=day_window(tenant.table("typed"), seoul_day(DAY)),
     )
 
     # SQLite's declared types; its text columns hold dates, instants, decimals.

@@ -42,6 +42,15 @@ def raw_rows(tenant_folder: Path, table: str) -> pa.Table:
     return catalog.load_table(f"{tenant.raw_namespace}.{table}").scan().to_arrow()
 
 
+def live_raw_rows(tenant_folder: Path, table: str) -> pa.Table:
+    """A raw table's current rows: each key's latest version, unless closed."""
+    from mozart_etl.load.versions import live_rows
+
+    tenant = load_tenant(tenant_folder)
+    raw = open_catalog(tenant).load_table(f"{tenant.raw_namespace}.{table}")
+    return live_rows(raw, tenant.table(table))
+
+
 def mart_rows(tenant_folder: Path, mart: str) -> pa.Table:
     tenant = load_tenant(tenant_folder)
     path = tenant.dbt.duckdb_path

@@ -20,7 +20,7 @@ import pytest
 
 from mozart_etl.calendar import production_day
 from mozart_etl.demo.generate import SourceSummary
-from tests.live.content import raw_rows
+from tests.live.content import live_raw_rows
 from tests.live.harness import TIMINGS, AirflowServices
 from tests.live.tenants import RAW, copy_tenant, sync_sources, tenant_pools
 
@@ -102,7 +102,7 @@ def test_scheduled_runs_spread_over_two_celery_workers(
             r[0] for r in conn.execute("SELECT equipment_id FROM equipment")
         )
     for tenant_id in TENANTS:
-        loaded = raw_rows(folders[tenant_id], "equipment").column("equipment_id")
+        loaded = live_raw_rows(folders[tenant_id], "equipment").column("equipment_id")
         assert sorted(loaded.to_pylist()) == expected
 
 

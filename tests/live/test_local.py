@@ -21,7 +21,7 @@ import pytest
 
 from mozart_etl.calendar import production_day
 from mozart_etl.demo.generate import SourceSummary
-from tests.live.content import fingerprints, raw_rows
+from tests.live.content import fingerprints, live_raw_rows
 from tests.live.harness import TIMINGS, AirflowServices
 from tests.live.tenants import FULL, RAW, copy_tenant, sync_sources, tenant_pools
 
@@ -131,9 +131,9 @@ def test_backfill_equals_single_days_in_reverse(
 
     backfilled = fingerprints(folders["bf"], FULL.tables, FULL.marts)
     assert backfilled == fingerprints(folders["rev"], FULL.tables, FULL.marts)
-    # The first load reads all history before its day's end, later ones their
-    # day: the raw table holds every source row updated before the last day's
-    # end, except the broken rows validation quarantined.
+    # The first run syncs the whole history (the source as it stands), later
+    # ones what changed since: raw's live rows are every source row, except
+    # the broken rows validation quarantined.
     source = folders["bf"].parent.parent / "sources" / "bf.sqlite"
     quarantined = {tuple(key) for key in demo_source.bad_lot_history_keys}
     expected = [
@@ -141,7 +141,7 @@ def test_backfill_equals_single_days_in_reverse(
         for key in _source_keys_updated_before(source, DAYS[-1])
         if key not in quarantined
     ]
-    loaded = raw_rows(folders["bf"], "lot_history").select(["lot_id", "step_seq"])
+    loaded = live_raw_rows(folders["bf"], "lot_history").select(["lot_id", "step_seq"])
     assert sorted(zip(*loaded.to_pydict().values(), strict=True)) == expected
 
 
@@ -249,7 +249,7 @@ def test_twenty_tenants_share_source_pools(
     # Every tenant loaded the plant's equipment table, whole.
     expected = _source_count(folders["p01"].parent.parent / "sources", "equipment")
     for tenant_id in POOLED:
-        assert raw_rows(folders[tenant_id], "equipment").num_rows == expected
+        assert live_raw_rows(folders[tenant_id], "equipment").num_rows == expected
 
 
 def test_a_source_down_for_three_runs_pauses_the_dag(

@@ -127,7 +127,8 @@ def test_a_failed_load_is_ledgered_and_raised(tmp_path: Path) -> None:
     # The column's type changed incompatibly: bigint → string cannot evolve.
     changed = _tenant(tmp_path, qty_type="string")
     table = changed.table("lots")
-    rows = [{**row, "qty": str(row["qty"])} for row in _rows([7])]
+    # A new version (id 2 is not in raw): the load has rows to write.
+    rows = [{**row, "qty": str(row["qty"])} for row in _rows([1, 2, 7])[2:]]
     manifest = write_extract(changed, table, rows, seoul_day(DAY), extract_id="x2")
     # (validation would reject the retype; the load must fail safely on its own)
     accepted = pq.read_table(manifest.files[0].path)

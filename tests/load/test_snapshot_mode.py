@@ -28,6 +28,7 @@ from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import LoadResult, load_partition
 from mozart_etl.load.snapshot import SnapshotConflict
 from mozart_etl.validate.validator import read_accepted, validate_extract
+from tests.helpers import day_window
 
 ROOT = Path(__file__).resolve().parents[2]
 EVE = date(2026, 11, 18)  # PR-20261119-1 is created on the evening of the 18th
@@ -45,10 +46,13 @@ def _load_day(tenant, day: date, run_id: str) -> LoadResult:
     connector = connector_for(
         tenant.source.type, Credentials.from_settings(tenant.source)
     )
-    window = production_day(
+    production = production_day(
         day, tenant.schedule.timezone, tenant.schedule.day_start_hour
     )
-    manifest = extract_table(tenant, table, window, connector)
+    # The day's window: the runs created that day (a sync would read on from
+    # raw's last run).
+    window = day_window(table, production)
+    manifest = extract_table(tenant, table, production, connector, window=window)
     report = validate_extract(tenant, table, manifest)
     rows = read_accepted(Lake(tenant), report)
     return load_partition(

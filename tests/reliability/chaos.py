@@ -1,6 +1,8 @@
 """Figures every chaos scenario reports, and how they are measured.
 
-lost = source keys missing from raw; dups = raw rows minus distinct raw keys;
+lost = source keys with no live row in raw (each key's latest version, unless
+deleted); dups = raw versions minus distinct versions (a version is a key and
+its `_mozart_valid_from`: a commit landing twice repeats them);
 orphans = files a crashed attempt left that a reader could pick up (a data
 file no snapshot references is not one: Iceberg never reads it); leaks =
 secret hits in logs, XCom, rendered fields, errors and the ledger.
@@ -16,6 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+
+from mozart_etl.load.versions import VALID_FROM, latest_per_key
 
 
 @dataclass
@@ -59,11 +63,15 @@ def raw_figures(
     key: Sequence[str],
     source_keys: Iterable[tuple],
 ) -> tuple[int, int]:
-    """(lost, dups) of a raw Iceberg table against the source's keys."""
+    """(lost, dups) of a raw Iceberg table against the source's keys (a table
+    without version columns, plan runs: its rows by key)."""
     data: pa.Table = catalog.load_table(identifier).scan().to_arrow()
-    raw = keys_of(data.select(list(key)).to_pylist(), key)
-    lost = len(set(source_keys) - set(raw))
-    return lost, len(raw) - len(set(raw))
+    versioned = VALID_FROM in data.column_names
+    identity = [*key, VALID_FROM] if versioned else list(key)
+    held = keys_of(data.select(identity).to_pylist(), identity)
+    live = latest_per_key(data, list(key)) if versioned else data
+    lost = len(set(source_keys) - set(keys_of(live.to_pylist(), key)))
+    return lost, len(held) - len(set(held))
 
 
 def render_table(rows: list[ChaosRow]) -> str:

@@ -7,12 +7,19 @@ DAYS (Asia/Seoul), ROWS_PER_DAY each.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import seoul_day, table_dict, tenant_dict, write_sqlite
+from tests.helpers import (
+    seoul_day,
+    sqlite_value,
+    table_dict,
+    tenant_dict,
+    write_sqlite,
+)
 from tests.reliability.pipeline import write_tenant
 
 DAYS = [date(2026, 11, 15) + timedelta(days=i) for i in range(5)]
@@ -44,6 +51,17 @@ def rows_for(day: date, version: int = 1) -> list[dict[str, Any]]:
 
 def all_rows(days: list[date] = DAYS) -> list[dict[str, Any]]:
     return [row for day in days for row in rows_for(day)]
+
+
+def add_sqlite_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Commit `rows` to the SQLite source's `lots` (the MES writing on)."""
+    names = [column["name"] for column in COLUMNS]
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO lots VALUES (?, ?, ?, ?)",
+            [[sqlite_value(row[name]) for name in names] for row in rows],
+        )
+    conn.close()
 
 
 def keys(rows: list[dict[str, Any]]) -> list[tuple]:

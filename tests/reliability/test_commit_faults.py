@@ -19,7 +19,15 @@ from mozart_etl.load.iceberg import EXTRACT_PROPERTY
 from mozart_etl.load.ledger import read_ledger
 from mozart_etl.sweep import sweep_tenant
 from tests.reliability.chaos import Recorder, iceberg_orphans, raw_figures
-from tests.reliability.lots import DAYS, KEY, all_rows, keys, sqlite_lots_tenant
+from tests.reliability.lots import (
+    DAYS,
+    KEY,
+    add_sqlite_rows,
+    all_rows,
+    keys,
+    rows_for,
+    sqlite_lots_tenant,
+)
 from tests.reliability.pipeline import child_command, run_table, tenant_of
 
 RAW = ("acme_raw", "lots")
@@ -35,9 +43,13 @@ def test_a_commit_whose_response_is_lost_lands_once(
 ) -> None:
     chaos.name(f"3. commit lands, response lost ({mode}): retry writes nothing")
     rows = all_rows(DAYS[:2])
-    folder = sqlite_lots_tenant(tmp_path, rows, mode)
+    first, second = rows_for(DAYS[0]), rows_for(DAYS[1])
+    folder = sqlite_lots_tenant(tmp_path, first, mode)
     run_table(folder, "lots", DAYS[0], "day-1")
+    add_sqlite_rows(tmp_path / "source.sqlite", second)  # the MES writes on
     out = run_table(folder, "lots", DAYS[1], "day-2", stages=("extract", "validate"))
+    # The sync reads from raw's mark on: day 1's last row again, and day 2's.
+    assert out["extract"]["rows"] == 1 + len(second)
     catalog = open_catalog(tenant_of(folder))
     snapshots_before = len(catalog.load_table(RAW).snapshots())
 
@@ -68,7 +80,7 @@ def test_a_commit_whose_response_is_lost_lands_once(
         if (s.summary or {}).get(EXTRACT_PROPERTY) == out["extract"]["extract_id"]
     }
     assert tagged and table.current_snapshot().snapshot_id in tagged
-    assert retry["reconcile"]["source_rows"] == retry["reconcile"]["raw_rows"] == 40
+    assert retry["reconcile"]["source_rows"] == retry["reconcile"]["raw_rows"] == 41
     ledger = [
         r
         for r in read_ledger(catalog, tenant_of(folder)).to_pylist()
@@ -90,8 +102,11 @@ def test_concurrent_commits_from_several_processes_all_land(
 ) -> None:
     chaos.name("4c. four processes commit four days to one table at once")
     rows = all_rows()
-    folder = sqlite_lots_tenant(tmp_path, rows, "incremental")
+    folder = sqlite_lots_tenant(tmp_path, rows_for(DAYS[0]), "incremental")
     run_table(folder, "lots", DAYS[0], "day-0")  # creates the table
+    # Four more days reach the source; four runs sync them at once, each from
+    # raw's mark: the same new versions, appended by whichever commits first.
+    add_sqlite_rows(tmp_path / "source.sqlite", all_rows(DAYS[1:]))
 
     children = [
         subprocess.Popen(
@@ -129,8 +144,9 @@ def test_two_attempts_of_the_same_run_at_once(
 ) -> None:
     chaos.name(f"5. two attempts of one task run at once ({mode})")
     rows = all_rows(DAYS[:2])
-    folder = sqlite_lots_tenant(tmp_path, rows, mode)
+    folder = sqlite_lots_tenant(tmp_path, rows_for(DAYS[0]), mode)
     run_table(folder, "lots", DAYS[0], "day-0")
+    add_sqlite_rows(tmp_path / "source.sqlite", rows_for(DAYS[1]))
 
     attempts = [
         subprocess.Popen(

@@ -15,12 +15,13 @@ from mozart_etl.lake import ExtractManifest
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import load_partition
 from mozart_etl.load.ledger import read_ledger
+from mozart_etl.load.versions import live_rows
 from tests.helpers import content_hash
 from tests.reliability.chaos import Recorder, raw_figures
 from tests.reliability.lots import (
     DAYS,
     KEY,
-    all_rows,
+    add_sqlite_rows,
     keys,
     rows_for,
     sqlite_lots_tenant,
@@ -96,7 +97,13 @@ def test_a_shrunken_full_refresh_is_refused_until_allowed(
     run_table(allowed, "lots", DAYS[0], "good")
     _set_source(tmp_path / "allowed" / "source.sqlite", rows[:kept])
     out = run_table(allowed, "lots", DAYS[1], "shrunk")
-    assert out["load"]["rows_in_table"] == kept
+    # Raw keeps the 40 versions and closes each key the source lost: its live
+    # rows are the kept ones.
+    assert out["load"]["rows_in_table"] == 40 + (40 - kept)
+    config = tenant_of(allowed)
+    raw = open_catalog(config).load_table(RAW)
+    live = live_rows(raw, config.table("lots"))
+    assert sorted(keys(live.to_pylist())) == sorted(keys(rows[:kept]))
 
 
 BAD_SOURCE_ROWS = {
@@ -112,10 +119,12 @@ def test_bad_keys_are_rejected_naming_the_rule(
     tmp_path: Path, fault: str, chaos: Recorder
 ) -> None:
     chaos.name(f"10. bad rows: {fault} → validation rejects, raw untouched")
-    rows = all_rows(DAYS[:2])
+    rows = rows_for(DAYS[0])
     folder = sqlite_lots_tenant(tmp_path, rows, "incremental")
     run_table(folder, "lots", DAYS[0], "good")
     before = _raw_state(folder)
+    # The next day's rows arrive, one of them bad: the next sync reads them.
+    add_sqlite_rows(tmp_path / "source.sqlite", rows_for(DAYS[1]))
     with sqlite3.connect(tmp_path / "source.sqlite") as conn:
         conn.execute(BAD_SOURCE_ROWS[fault].replace("2026-11-14", "2026-11-15"))
     conn.close()
@@ -127,7 +136,7 @@ def test_bad_keys_are_rejected_naming_the_rule(
     rule = "required_columns" if fault == "NULL key" else "primary_key_unique"
     assert f"tenant=acme table=lots rule={rule}" in message, message
     assert _raw_state(folder) == before
-    lost, dups = raw_figures(open_catalog(tenant_of(folder)), RAW, KEY, keys(rows[:40]))
+    lost, dups = raw_figures(open_catalog(tenant_of(folder)), RAW, KEY, keys(rows))
     chaos.record(lost=lost, dups=dups, cause=f"ValidationFailed rule={rule}")
     assert (lost, dups) == (0, 0)
 

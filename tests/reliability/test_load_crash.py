@@ -21,6 +21,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import LoadError
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition
+from mozart_etl.load.versions import DELETED, VALID_FROM, live_rows
 from mozart_etl.sweep import sweep_tenant
 from tests.helpers import content_hash, make_tenant, seoul_day, table_dict, utc
 from tests.helpers import write_extract as write_lake_extract
@@ -59,7 +60,8 @@ def tenant_for(home: Path, mode: str) -> TenantConfig:
 
 
 def rows_of(version: int) -> list[dict]:
-    start = seoul_day(DAY).start
+    """Every key's `version`: later versions are updated later (a new cursor)."""
+    start = seoul_day(DAY).start + timedelta(hours=version - 1)
     return [
         {
             "lot_id": f"L{i % 7}",
@@ -69,6 +71,13 @@ def rows_of(version: int) -> list[dict]:
         }
         for i in range(50)
     ]
+
+
+def _live_qty(catalog: Catalog, tenant: TenantConfig) -> dict[tuple, int]:
+    """Raw's live rows (each key's latest version): qty by key."""
+    raw = catalog.load_table(("acme_raw", "lots"))
+    live = live_rows(raw, tenant.table("lots")).to_pylist()
+    return {(row["lot_id"], row["step_seq"]): row["qty"] for row in live}
 
 
 def load_version(home: Path, mode: str, *, version: int, run_id: str) -> int | None:
@@ -132,13 +141,17 @@ def test_crash_before_commit_keeps_the_previous_snapshot(
     assert _data_files(tmp_path) - files_before
     assert _state(open_catalog(tenant_for(tmp_path, mode))) == before
 
-    # The next run succeeds and gives exactly the new version.
+    # The next run succeeds: the new version of every key, once, over the old.
     load_version(tmp_path, mode, version=2, run_id="rerun")
     after = _state(open_catalog(tenant_for(tmp_path, mode)))
     assert after[0] != before[0]
-    assert after[2] == 50
+    assert after[2] == 100
     rows = catalog.load_table(("acme_raw", "lots")).scan().to_arrow()
-    assert sorted(rows.column("qty").to_pylist()) == [i * 2 for i in range(50)]
+    assert sorted(rows.column("qty").to_pylist()) == sorted(
+        [*range(50), *(i * 2 for i in range(50))]
+    )
+    live = _live_qty(catalog, tenant_for(tmp_path, mode))
+    assert live == {(r["lot_id"], r["step_seq"]): r["qty"] for r in rows_of(2)}
     lost, dups = raw_figures(catalog, ("acme_raw", "lots"), KEY, _source_keys())
     left = iceberg_orphans(catalog, ("acme_raw", "lots"))
     assert left >= 1  # the crashed commit's data files, unreferenced
@@ -159,7 +172,8 @@ def test_a_conflicting_writer_is_retried(
 ) -> None:
     chaos.name("4a. another writer commits first (merge): refused clearly, retry lands")
     """Another writer commits between our read of the table and our commit: the
-    load's commit is retried on the new snapshot, and both writes are kept."""
+    versions we computed against the older snapshot are not re-applied on the
+    new one (the load is refused); the task's retry lands, both writes kept."""
     import pyarrow as pa
     from pyiceberg.catalog.sql import SqlCatalog
 
@@ -177,6 +191,8 @@ def test_a_conflicting_writer_is_retried(
                 "step_seq": 1,
                 "qty": 7,
                 "updated_at": utc(2026, 11, 15, 1),
+                VALID_FROM: utc(2026, 11, 15, 1),
+                DELETED: False,
                 "_mozart_run_id": "other-writer",
                 "_mozart_loaded_at": utc(2026, 11, 15, 2),
                 "_mozart_partition": "2026-11-15",
@@ -189,7 +205,7 @@ def test_a_conflicting_writer_is_retried(
         load_version(tmp_path, "merge", version=2, run_id="ours")
     monkeypatch.undo()
 
-    # PyIceberg retried, then refused: the other writer's rows overlap our delete.
+    # PyIceberg's retry is refused: another writer committed meanwhile.
     assert raced and not caught.value.terminal
     assert "previous snapshot stays current" in str(caught.value)
     data = open_catalog(tenant).load_table(("acme_raw", "lots")).scan().to_arrow()
@@ -198,11 +214,12 @@ def test_a_conflicting_writer_is_retried(
 
     # The task's retry merges on top of the other writer's snapshot.
     load_version(tmp_path, "merge", version=2, run_id="retry")
-    data = open_catalog(tenant).load_table(("acme_raw", "lots")).scan().to_arrow()
-    qty = {(r["lot_id"], r["step_seq"]): r["qty"] for r in data.to_pylist()}
+    catalog = open_catalog(tenant)
+    data = catalog.load_table(("acme_raw", "lots")).scan().to_arrow()
+    assert data.num_rows == 101  # both versions of every key, and the other's
+    qty = _live_qty(catalog, tenant)
     assert qty.pop(("OTHER", 1)) == 7
     assert sorted(qty.values()) == [i * 2 for i in range(50)]
-    catalog = open_catalog(tenant)
     lost, dups = raw_figures(catalog, ("acme_raw", "lots"), KEY, _source_keys())
     chaos.record(lost=lost, dups=dups, cause=type(caught.value).__name__)
     assert (lost, dups) == (0, 0)

@@ -5,9 +5,10 @@ table arms it); the test kills that backend (`pg_terminate_backend`, MariaDB
 `KILL CONNECTION`) while rows are streaming. The source then "comes back"
 (flag dropped) and the retry runs.
 
-8: a row committed after its day was loaded is picked up by the next run's
-lookback; a row committed between extract and reconcile is caught by the
-reconcile stage, which names both figures and ledgers them.
+8: a row committed late, dated within the lookback before raw's high-water
+mark, is picked up by the next sync; a row committed after the extract read
+past its cursor is caught by the reconcile stage, which names the key, both
+figures and `lookback_hours`, and ledgers them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import psycopg
 import pymysql
 import pytest
+import yaml
 from airflow.sdk.exceptions import AirflowFailException
 
 from mozart_etl.errors import SourceError
@@ -39,7 +41,14 @@ from tests.helpers import (
     tenant_dict,
 )
 from tests.reliability.chaos import Recorder, iceberg_orphans, lake_orphans, raw_figures
-from tests.reliability.lots import DAYS, KEY, all_rows, keys, sqlite_lots_tenant
+from tests.reliability.lots import (
+    DAYS,
+    KEY,
+    add_sqlite_rows,
+    keys,
+    rows_for,
+    sqlite_lots_tenant,
+)
 from tests.reliability.pipeline import run_table, tenant_of, write_tenant
 
 ROWS = 60_000
@@ -219,27 +228,34 @@ def _insert_sqlite(path: Path, row: dict) -> None:
 def test_a_late_row_is_picked_up_by_the_lookback(
     tmp_path: Path, chaos: Recorder
 ) -> None:
-    chaos.name("8. row committed late inside a past window: next run's lookback")
-    rows = all_rows(DAYS[:2])
-    folder = sqlite_lots_tenant(tmp_path, rows, "incremental", lookback_hours=12)
+    chaos.name("8. row committed late, cursor within the lookback: next sync reads it")
+    path = tmp_path / "source.sqlite"
+    first, second = rows_for(DAYS[0]), rows_for(DAYS[1])
+    folder = sqlite_lots_tenant(tmp_path, first, "incremental", lookback_hours=12)
     run_table(folder, "lots", DAYS[0], "day-1")
-    late = {
+    mark = max(row["updated_at"] for row in first)  # raw's high-water mark
+    late = {  # committed now, dated two hours before what raw already holds
         "lot_id": "LATE-1",
         "step_seq": 1,
         "qty": Decimal("7.50"),
-        "updated_at": seoul_day(DAYS[0]).end - timedelta(hours=2),
+        "updated_at": mark - timedelta(hours=2),
     }
-    _insert_sqlite(tmp_path / "source.sqlite", late)
+    _insert_sqlite(path, late)
+    add_sqlite_rows(path, second)
 
     out = run_table(folder, "lots", DAYS[1], "day-2")
 
-    assert out["extract"]["window_start"].startswith(
-        (seoul_day(DAYS[1]).start - timedelta(hours=12)).isoformat()[:19]
-    )
+    start = mark - timedelta(hours=12)
+    assert out["extract"]["window_start"].startswith(start.isoformat()[:19])
+    assert out["extract"]["window_end"] is None  # a sync reads to the source's now
+    synced = [row for row in [*first, late, *second] if row["updated_at"] >= start]
+    assert late in synced
+    assert out["extract"]["rows"] == len(synced)
     assert out["reconcile"]["source_rows"] == out["reconcile"]["raw_rows"]
+    assert out["reconcile"]["source_rows"] == len(synced)
     catalog = open_catalog(tenant_of(folder))
     lost, dups = raw_figures(
-        catalog, ("acme_raw", "lots"), KEY, [*keys(rows), ("LATE-1", 1)]
+        catalog, ("acme_raw", "lots"), KEY, [*keys(first + second), ("LATE-1", 1)]
     )
     chaos.record(lost=lost, dups=dups)
     assert (lost, dups) == (0, 0)
@@ -248,40 +264,59 @@ def test_a_late_row_is_picked_up_by_the_lookback(
 def test_a_row_committed_after_the_extract_fails_reconciliation(
     tmp_path: Path, chaos: Recorder
 ) -> None:
-    chaos.name("8b. row committed between extract and reconcile: caught, rerun")
-    rows = all_rows(DAYS[:1])
-    folder = sqlite_lots_tenant(tmp_path, rows, "incremental")
+    chaos.name("8b. row committed after the extract, behind raw's mark: caught, named")
+    path = tmp_path / "source.sqlite"
+    first, second = rows_for(DAYS[0]), rows_for(DAYS[1])
+    folder = sqlite_lots_tenant(tmp_path, first, "incremental")  # no lookback
+    run_table(folder, "lots", DAYS[0], "day-1")
+    add_sqlite_rows(path, second)
+    start = max(row["updated_at"] for row in first)  # the sync reads from the mark
     out = run_table(
-        folder, "lots", DAYS[0], "day-1", stages=("extract", "validate", "load")
+        folder, "lots", DAYS[1], "day-2", stages=("extract", "validate", "load")
     )
+    # Committed after the extract read past its cursor, which is older than
+    # the mark this load set: no later sync without a lookback reads it.
     late = {
         "lot_id": "LATE-2",
         "step_seq": 2,
         "qty": Decimal("100.00"),
-        "updated_at": seoul_day(DAYS[0]).start + timedelta(hours=1),
+        "updated_at": seoul_day(DAYS[1]).start + timedelta(hours=1),
     }
-    _insert_sqlite(tmp_path / "source.sqlite", late)
+    assert start < late["updated_at"] < max(row["updated_at"] for row in second)
+    _insert_sqlite(path, late)
 
     with pytest.raises(AirflowFailException) as caught:
-        run_table(folder, "lots", DAYS[0], "day-1", manifest=out["extract"])
+        run_table(folder, "lots", DAYS[1], "day-2", manifest=out["extract"])
 
     message = str(caught.value)
-    total = sum(row["qty"] for row in rows)
-    assert "source 41 row(s), raw 40 + 0 quarantined" in message, message
-    assert f"sum(qty): source {int(total) + 100}" in message, message
-    assert f"raw {total}" in message
+    synced = [row for row in [*first, *second] if row["updated_at"] >= start]
+    total = sum(row["qty"] for row in synced)
+    count = len(synced)
+    assert f"source {count + 1} row(s), raw {count} + 0 quarantined" in message
+    assert f"sum(qty): source {total + 100}, raw {total}" in message, message
+    assert "{'lot_id': 'LATE-2', 'step_seq': 2}" in message, message
+    assert "`lookback_hours`" in message, message
     tenant = tenant_of(folder)
-    (record,) = read_ledger(open_catalog(tenant), tenant).to_pylist()
+    ledger = read_ledger(open_catalog(tenant), tenant).to_pylist()
+    (record,) = [r for r in ledger if r["run_id"] == "day-2"]
     assert record["status"] == "mismatch"
-    assert (record["source_rows"], record["raw_rows"]) == (41, 40)
+    assert (record["source_rows"], record["raw_rows"]) == (count + 1, count)
     assert Decimal(record["source_sum"]) == total + 100
     assert Decimal(record["raw_sum"]) == total
 
-    rerun = run_table(folder, "lots", DAYS[0], "day-1-rerun")  # as the error says
+    # As the error says: a lookback covering such late commits, and a rerun.
+    settings = folder / "tenant.yaml"
+    data = yaml.safe_load(settings.read_text())
+    data["tables"][0]["lookback_hours"] = 12
+    settings.write_text(yaml.safe_dump(data, allow_unicode=True))
+    rerun = run_table(folder, "lots", DAYS[1], "day-2-rerun")
 
-    assert rerun["reconcile"]["source_rows"] == rerun["reconcile"]["raw_rows"] == 41
+    assert rerun["reconcile"]["source_rows"] == rerun["reconcile"]["raw_rows"]
     lost, dups = raw_figures(
-        open_catalog(tenant), ("acme_raw", "lots"), KEY, [*keys(rows), ("LATE-2", 2)]
+        open_catalog(tenant),
+        ("acme_raw", "lots"),
+        KEY,
+        [*keys(first + second), ("LATE-2", 2)],
     )
-    chaos.record(lost=lost, dups=dups, cause="ReconcileMismatch (both figures)")
+    chaos.record(lost=lost, dups=dups, cause="ReconcileMismatch (names the key)")
     assert (lost, dups) == (0, 0)

@@ -28,16 +28,19 @@ from mozart_etl.extract.extractor import extract_table
 from mozart_etl.lake import MANIFEST, Lake, latest_manifest
 from mozart_etl.load.catalog import catalog_properties, open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition, raw_table_exists
+from mozart_etl.load.versions import DELETED, VALID_FROM
 from mozart_etl.validate.validator import (
     accepted_rows,
     read_accepted,
     validate_extract,
 )
-from tests.helpers import seoul_day, table_dict, tenant_dict, utc, write_sqlite
-
-# A first load of a window deletes nothing.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Delete operation did not match any records:UserWarning"
+from tests.helpers import (
+    day_window,
+    seoul_day,
+    table_dict,
+    tenant_dict,
+    utc,
+    write_sqlite,
 )
 
 BUCKET = "mozart-lake"
@@ -173,7 +176,13 @@ def test_extract_validate_load_on_s3(
     catalog = open_catalog(tenant)
     assert not raw_table_exists(catalog, tenant, table)
 
-    manifest = extract_table(tenant, table, seoul_day(DAY), connector)
+    manifest = extract_table(
+        tenant,
+        table,
+        seoul_day(DAY),
+        connector,
+        window=day_window(table, seoul_day(DAY)),
+    )
     report = validate_extract(tenant, table, manifest)
     rows = accepted_rows(Lake(tenant), report)  # as the load task reads them
     result = load_partition(catalog, tenant, table, manifest, rows, run_id="s3-run")
@@ -216,25 +225,35 @@ def test_extract_validate_load_on_s3(
         iceberg_table.metadata.location == f"s3://{BUCKET}/warehouse/demo_s3_raw/lots"
     )
 
-    # Exact values of the raw table.
+    # Exact values of the raw table: each accepted row's first version.
     data = iceberg_table.scan().to_arrow()
     got = sorted(data.drop_columns(list(AUDIT_COLUMNS)).to_pylist(), key=_lot)
-    assert got == [SOURCE_ROWS[0], SOURCE_ROWS[1]]
+    versions = [
+        {**row, VALID_FROM: row["updated_at"], DELETED: False}
+        for row in SOURCE_ROWS[:2]
+    ]
+    assert got == versions
     assert set(data.column("_mozart_run_id").to_pylist()) == {"s3-run"}
     assert set(data.column("_mozart_partition").to_pylist()) == {"2026-11-15"}
     assert (result.rows_loaded, result.rows_in_table) == (2, 2)
     assert result.identifier == "demo_s3_raw.lots"
 
-    # A rerun of the day on S3 replaces the day's window: the same table.
-    again = extract_table(tenant, table, seoul_day(DAY), connector)
+    # A rerun of the day on S3 adds no version: the same table.
+    again = extract_table(
+        tenant,
+        table,
+        seoul_day(DAY),
+        connector,
+        window=day_window(table, seoul_day(DAY)),
+    )
     again_report = validate_extract(tenant, table, again)
     again_rows = read_accepted(Lake(tenant), again_report)
     rerun = load_partition(catalog, tenant, table, again, again_rows, run_id="rerun")
     data = catalog.load_table(("demo_s3_raw", "lots")).scan().to_arrow()
     got = sorted(data.drop_columns(list(AUDIT_COLUMNS)).to_pylist(), key=_lot)
-    assert got == [SOURCE_ROWS[0], SOURCE_ROWS[1]]
-    assert set(data.column("_mozart_run_id").to_pylist()) == {"rerun"}
-    assert rerun.rows_in_table == 2
+    assert got == versions
+    assert set(data.column("_mozart_run_id").to_pylist()) == {"s3-run"}
+    assert (rerun.rows_loaded, rerun.rows_in_table) == (2, 2)
     assert latest_manifest(Lake(tenant), "lots", DAY).extract_id == again.extract_id
 
     # The secret never leaves the config: not in logs, nor in what goes to XCom.

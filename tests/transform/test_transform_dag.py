@@ -19,6 +19,7 @@ from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
 from mozart_etl.lake import Lake
 from mozart_etl.load.catalog import open_catalog
+from mozart_etl.load.versions import DELETED, VALID_FROM, VERSION_COLUMNS
 from mozart_etl.transform.stage import read_manifest, transform_folder
 from tests.helpers import content_hash
 
@@ -93,7 +94,10 @@ def test_transform_output_is_loaded_and_a_failure_stays_in_its_group(
     staged = pa.concat_tables(pq.read_table(f.path) for f in stage.files)
     snapshot, raw = _raw(folder)
     assert raw.num_rows == staged.num_rows == stage.rows > 0
-    assert content_hash(raw, exclude=AUDIT) == content_hash(staged)
+    assert content_hash(raw, exclude=(*AUDIT, *VERSION_COLUMNS)) == content_hash(staged)
+    # A first sync: each row's first version, valid from its cursor.
+    assert raw[VALID_FROM].to_pylist() == raw["updated_at"].to_pylist()
+    assert not any(raw[DELETED].to_pylist())
     with sqlite3.connect(source) as conn:
         ids = {row[0] for row in conn.execute(f"SELECT equipment_id FROM {TABLE}")}
     assert set(raw["equipment_id"].to_pylist()) == {i.lower() for i in ids}

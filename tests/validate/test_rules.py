@@ -31,6 +31,7 @@ from tests.helpers import (
     TYPED_ROWS,
     Row,
     assert_typed_roundtrip,
+    day_window,
     expected_typed_schema,
     make_tenant,
     read_extract,
@@ -185,7 +186,13 @@ def test_accepted_and_quarantined_rows_keep_the_extracted_types_and_values(
     extra = {"rules": [{**never, "max_fraction": 1.0}]} if quarantined else {}
     tenant = make_tenant(tmp_path, [typed_table(**extra)])
     connector = connector_for(SourceType.SQLITE, Credentials(database=str(path)))
-    manifest = extract_table(tenant, tenant.table("typed"), DAY, connector)
+    manifest = extract_table(
+        tenant,
+        tenant.table("typed"),
+        DAY,
+        connector,
+        window=day_window(tenant.table("typed"), DAY),
+    )
 
     report = validate_extract(tenant, tenant.table("typed"), manifest)
 

@@ -79,13 +79,22 @@ def _lot(n: int, day: date, **values: Any) -> Row:
     }
 
 
+def _validate_task(
+    folder: str, manifest: dict[str, Any], run_id: str
+) -> dict[str, Any]:
+    """The validate task as a task runs it: the context names the run (the
+    ledger records a rejection under it)."""
+    with set_current_context({"run_id": run_id}):  # type: ignore[arg-type]
+        return run_validate(folder, "lots", manifest)
+
+
 def test_xcom_holds_the_counts_per_rule(tmp_path: Path) -> None:
     folder, tenant = _tenant_folder(tmp_path)
     table = tenant.table("lots")
     rows = [_lot(1, D1), _lot(2, D1, qty_out=11), _lot(3, D1), _lot(4, D1)]
     manifest = write_extract(tenant, table, rows, seoul_day(D1))
 
-    xcom = run_validate(folder, "lots", manifest.model_dump(mode="json"))
+    xcom = _validate_task(folder, manifest.model_dump(mode="json"), "run-d1")
 
     assert xcom["failed_by_rule"] == {
         "required_columns": 0,
@@ -115,7 +124,7 @@ def test_failing_error_rule_fails_the_task_and_leaves_raw_unchanged(
     good = write_extract(
         tenant, table, [_lot(1, D1), _lot(2, D1)], seoul_day(D1), extract_id="d1"
     )
-    report = run_validate(folder, "lots", good.model_dump(mode="json"))
+    report = _validate_task(folder, good.model_dump(mode="json"), "run-d1")
     assert report["quarantined"] == 0
     accepted = read_accepted(Lake(tenant), ValidationReport.model_validate(report))
     load_partition(catalog, tenant, table, good, accepted, run_id="run-d1")
