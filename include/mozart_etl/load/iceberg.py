@@ -27,13 +27,6 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
     ValidationException,
 )
-from pyiceberg.expressions import (
-    And,
-    BooleanExpression,
-    GreaterThanOrEqual,
-    In,
-    LessThanOrEqual,
-)
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import (
     _check_pyarrow_schema_compatible,
@@ -63,8 +56,6 @@ from mozart_etl.parquet import ParquetRows
 log = logging.getLogger(__name__)
 
 AUDIT_COLUMNS = ("_mozart_run_id", "_mozart_loaded_at", "_mozart_partition")
-IN_LIST_LIMIT = 5_000
-"""Keys merged with one `IN` predicate; more are matched by their range."""
 EXTRACT_PROPERTY = "mozart.extract-id"
 """Snapshot summary property naming the extract a commit wrote: a retry whose
 commit already landed (its response lost, or a stale attempt) finds it and
@@ -394,9 +385,10 @@ def _append_slices(
     rows: RowSource,
     stamp: Stamp,
     tag: dict[str, str],
-    kept: pa.Table | None = None,
+    extra: pa.Table | None = None,
 ) -> None:
-    """Every slice of `rows` (and the `kept` rows of a merge) in one append.
+    """Every slice of `rows` (and the `extra` rows: closing versions) in one
+    append.
 
     By hand because PyIceberg writes a stream only to unpartitioned tables
     (apache/iceberg-python#2152): its table writer runs once per slice, and the
@@ -404,8 +396,8 @@ def _append_slices(
     counter = itertools.count(0)  # file names stay unique across slices
     with tx.update_snapshot(snapshot_properties=tag).fast_append() as append:
         _refuse_concurrent_commits(append)
-        extra = [kept] if kept is not None and kept.num_rows else []
-        for data in itertools.chain(_slices(rows, stamp), extra):
+        more = [extra] if extra is not None and extra.num_rows else []
+        for data in itertools.chain(_slices(rows, stamp), more):
             _check_pyarrow_schema_compatible(
                 tx.table_metadata.schema(),
                 provided_schema=data.schema,
@@ -428,7 +420,9 @@ def _refuse_concurrent_commits(append: Any) -> None:
     read; PyIceberg retries a conflicting fast append by re-applying the same
     files onto the newer snapshot, which would add a version twice when a
     concurrent sync appended it too. Refused instead (`ValidationException`,
-    a LoadError): the task's retry computes the new versions again."""
+    a LoadError): the task's retry computes the new versions again. By hand,
+    on PyIceberg 0.12's private `_commit_window` and `_validate_concurrency`:
+    a fast append has no public conflict check."""
 
     def validate() -> None:
         window = append._commit_window
@@ -512,39 +506,6 @@ def _field_names(iceberg_table: Table) -> set[str]:
     return {field.name for field in iceberg_table.schema().fields}
 
 
-def _merge_match(
-    iceberg_table: Table, rows: RowSource, keys: list[str]
-) -> tuple[BooleanExpression | None, pa.Table | None]:
-    """An upsert by primary key: the rows to delete (those whose key is in
-    `rows`; every row of `rows` is then appended, its audit columns changed) and
-    the rows to append again unchanged.
-
-    The delete predicate is on a single *anchor* key column (`IN`, or a range
-    for many keys): PyIceberg's composite-key match filter (`OR` of `AND`s, as
-    `Table.upsert` builds) crashes the interpreter past ~20k keys. Rows the
-    predicate matches whose whole key is not in `rows` are read first and
-    appended again, unchanged.
-
-    Not `Table.upsert`: it reads the matched rows with the schema of the branch's
-    last snapshot, so it fails right after a column was added
-    (apache/iceberg-python#2467), and compares them row by row in Python.
-    """
-    new_keys = rows.to_table(columns=keys)  # only the key columns are held whole
-    _refuse_duplicate_keys(iceberg_table, new_keys, keys)
-    if not new_keys.num_rows or iceberg_table.current_snapshot() is None:
-        return None, None
-    anchor = _anchor_column(new_keys, keys)
-    values = pc.unique(new_keys.column(anchor).combine_chunks())
-    if values.null_count:
-        raise LoadError(
-            f"primary key column {anchor!r} holds nulls; cannot merge",
-            table=iceberg_table.name()[-1],
-        )
-    match, exact = _match_filter(anchor, values, single_key=len(keys) == 1)
-    kept = None if exact else _rows_kept(iceberg_table, match, new_keys, keys)
-    return match, kept
-
-
 def _refuse_duplicate_keys(
     iceberg_table: Table, data: pa.Table, keys: list[str]
 ) -> None:
@@ -560,44 +521,6 @@ def _refuse_duplicate_keys(
             "was committed",
             table=name,
         )
-
-
-def _match_filter(
-    anchor: str, values: pa.Array, *, single_key: bool
-) -> tuple[BooleanExpression, bool]:
-    """A predicate on `anchor` covering every key of `values`, and whether it
-    matches exactly those keys.
-
-    Up to IN_LIST_LIMIT values: `anchor IN (…)`. Beyond, PyIceberg's cost grows
-    with values times data files (it re-binds the literal set per manifest: 1M keys
-    took minutes), so the predicate is the values' range instead, and the rows
-    in range that `data` does not replace are appended again."""
-    if len(values) <= IN_LIST_LIMIT:
-        return In(anchor, values.to_pylist()), single_key
-    bounds = pc.min_max(values)
-    low, high = bounds["min"].as_py(), bounds["max"].as_py()
-    return And(GreaterThanOrEqual(anchor, low), LessThanOrEqual(anchor, high)), False
-
-
-def _anchor_column(data: pa.Table, keys: list[str]) -> str:
-    """The key column with the most distinct values: the fewest rows to re-append."""
-    if len(keys) == 1:
-        return keys[0]
-    return max(keys, key=lambda key: pc.count_distinct(data.column(key)).as_py())
-
-
-def _rows_kept(
-    iceberg_table: Table, match: BooleanExpression, new_keys: pa.Table, keys: list[str]
-) -> pa.Table:
-    """Rows that `match` deletes but `new_keys` does not replace (a left anti
-    join)."""
-    existing = iceberg_table.scan(row_filter=match).to_arrow()
-    if not existing.num_rows:
-        return existing
-    # Scans may give large_string where the extract has string: join on one type.
-    replaced = new_keys.select(keys).cast(existing.select(keys).schema)
-    kept = existing.join(replaced, keys=keys, join_type="left anti", use_threads=True)
-    return kept.select(existing.column_names)
 
 
 def _row_count(iceberg_table: Table) -> int:
