@@ -72,20 +72,17 @@ def _run(home: Path, day: Any, at: datetime, run_id: str) -> dict[str, int]:
 
     tenant, catalog, connector = _deployment(home)
     window = production_day(day, tenant.schedule.timezone)
-    read = {}
-    for name in TABLES:
-        table = tenant.table(name)
-        stages.sync_table(
-            ROOT / "tenants" / "demo",
-            tenant,
-            table,
-            window,
-            connector,
-            catalog,
-            run_id=run_id,
-            captured_at=at,
-        )
-        read[name] = latest_manifest(Lake(tenant), name, day).rows
+    stages.sync_run(
+        ROOT / "tenants" / "demo",
+        tenant,
+        window,
+        connector,
+        catalog,
+        run_id=run_id,
+        captured_at=at,
+        tables=TABLES,
+    )
+    read = {name: latest_manifest(Lake(tenant), name, day).rows for name in TABLES}
     return read
 
 

@@ -16,8 +16,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ import duckdb
 from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.dbt.runner import invoke_dbt
+from mozart_etl.dbt.runner import invoke_dbt, scoped_environ
 from mozart_etl.factory.tasks import (
     _prepare_local_stores,
     _source_connector,
@@ -109,20 +108,6 @@ WriteSource = Callable[[datetime], None]
 """Writes the tenant's source as the MES showed it at an instant."""
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 @dataclass
 class Deployment:
     """A fresh deployment of tenant `tenant_id` under `home`."""
@@ -140,7 +125,7 @@ class Deployment:
         return ROOT / "tenants" / self.tenant_id
 
     def tenant(self) -> TenantConfig:
-        with _environment({"MOZART_HOME": str(self.home)}):
+        with scoped_environ({"MOZART_HOME": str(self.home)}):
             return load_tenant(self.folder)
 
     def run_day(self, day: date, at: datetime) -> dict[str, list[dict[str, Any]]]:
@@ -149,7 +134,7 @@ class Deployment:
         run_id = f"run{self.runs:03d}_{day.isoformat()}"
         self.write_source(at)
         self.captures.append(at)
-        with _environment({"MOZART_HOME": str(self.home)}):
+        with scoped_environ({"MOZART_HOME": str(self.home)}):
             tenant = load_tenant(self.folder)
             window = production_day(
                 day, tenant.schedule.timezone, tenant.schedule.day_start_hour
@@ -157,19 +142,16 @@ class Deployment:
             _prepare_local_stores(tenant)  # the DAG's first task does this
             catalog = open_catalog(tenant)
             connector = _source_connector(tenant)
-            for table in tenant.tables:
-                if self.tables is not None and table.name not in self.tables:
-                    continue
-                stages.sync_table(
-                    self.folder,
-                    tenant,
-                    table,
-                    window,
-                    connector,
-                    catalog,
-                    run_id=run_id,
-                    captured_at=at,
-                )
+            stages.sync_run(
+                self.folder,
+                tenant,
+                window,
+                connector,
+                catalog,
+                run_id=run_id,
+                captured_at=at,
+                tables=self.tables,
+            )
             self._build(tenant, day)
             return self.marts(tenant, day)
 

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mozart_etl.demo.acme import ACME_TZ, connect
-from tests.e2e.oracle import Row, Source
+from tests.e2e.oracle import Row, Source, source_from_rows
 
 _STATUS = {"WAIT": "WAIT", "RUN": "RUN", "END": "DONE", "HOLD": "HOLD", "SCRP": "SCRAP"}
 _EVENTS = {"PROD": "RUN", "IDLE": "IDLE", "BM": "DOWN", "PM": "PM"}
@@ -25,60 +25,7 @@ def read_acme_source(
 ) -> Source:
     """Every acme table, renamed to the standard columns; `exclude_keys` are the
     (lot_no, oper_seq) visits validation quarantined."""
-    excluded = set(exclude_keys)
-    with connect(database) as conn:
-        visits = [
-            {
-                "lot_id": r["lot_no"],
-                "step_seq": r["oper_seq"],
-                "product_id": r["prod_id"],
-                "step_id": r["oper_id"],
-                "equipment_id": r["eqp_id"],
-                "qty_in": r["in_qty"],
-                "qty_out": r["out_qty"],
-                "status": _STATUS[r["lot_stat"]],
-                "arrived_at": _utc(r["arr_dt"]),
-                "track_in_at": _utc(r["tkin_dt"]),
-                "track_out_at": _utc(r["tkout_dt"]),
-            }
-            for r in _rows(conn, "tb_lot_hist")
-            if (r["lot_no"], r["oper_seq"]) not in excluded
-        ]
-        return Source(
-            equipment=[
-                {
-                    "equipment_id": r["eqp_id"],
-                    "equipment_group": r["eqp_grp"],
-                    "active": r["use_yn"] == "Y",
-                }
-                for r in _rows(conn, "tb_eqp")
-            ],
-            routes=[
-                {"product_id": r["prod_id"], "step_seq": r["oper_seq"]}
-                for r in _rows(conn, "tb_route")
-            ],
-            visits=visits,
-            events=[
-                {
-                    "equipment_id": r["eqp_id"],
-                    "event_type": _EVENTS[r["evt_cd"]],
-                    "started_at": _utc(r["st_dt"]),
-                    "ended_at": _utc(r["ed_dt"]),
-                }
-                for r in _rows(conn, "tb_eqp_evt")
-            ],
-            plans=[
-                {
-                    "plan_run_id": r["plan_id"],
-                    "plan_date": r["plan_dt"],
-                    "product_id": r["prod_id"],
-                    "step_id": r["oper_id"],
-                    "planned_qty": r["plan_qty"],
-                    "created_at": _utc(r["crt_dt"]),
-                }
-                for r in _rows(conn, "tb_plan")
-            ],
-        )
+    return source_from_rows(acme_tables(database), exclude_keys)
 
 
 def _rows(conn: Any, table: str) -> list[Row]:

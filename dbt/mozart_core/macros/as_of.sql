@@ -32,19 +32,7 @@
 {#- Each key's latest version, as the run read the source (master data of a plan
     version is prepared from the source as it stands). -#}
 {% macro latest(relation, keys) -%}
-(
-    select *
-    from (
-        select
-            v.*,
-            row_number() over (
-                partition by {% for key in keys %}v.{{ adapter.quote(key) }}{{ ", " if not loop.last }}{% endfor %}
-                order by v._mozart_valid_from desc, v._mozart_loaded_at desc
-            ) as _mozart_version_rank
-        from {{ relation }} as v
-    ) as ranked
-    where _mozart_version_rank = 1 and not _mozart_deleted
-)
+    {{ mozart_core.as_of(relation, keys, mozart_core.instant("9999-12-31T00:00:00+00:00")) }}
 {%- endmacro %}
 
 {#- Whether a row's state (a status, a flag) held at the end of the production

@@ -31,7 +31,7 @@ def placeholder_vars(tenant: TenantConfig) -> str:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def scoped_environ(values: dict[str, str]) -> Iterator[None]:
     """dbt's `env_var()` reads os.environ; restore it afterwards."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
@@ -55,7 +55,7 @@ def invoke_dbt(
     """`dbt <args>` on the tenant's project; raise ConfigError naming the tenant."""
     project_dir = tenant_dbt_dir(tenant_folder)
     common = ["--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir())]
-    with _environment({**dbt_env(tenant), **(env or {})}):
+    with scoped_environ({**dbt_env(tenant), **(env or {})}):
         result = dbtRunner().invoke([*args, *common])
     if not result.success:
         raise ConfigError(

@@ -27,7 +27,7 @@ from mozart_etl.extract.introspect import (
     check_declared,
     table_columns,
 )
-from mozart_etl.extract.query import Window, build_select
+from mozart_etl.extract.query import Window, tenant_select
 from mozart_etl.extract.snapshot import split_runs
 from mozart_etl.extract.types import arrow_schema, to_arrow_column
 from mozart_etl.lake import ExtractedFile, ExtractManifest, Lake
@@ -66,10 +66,7 @@ def extract_table(
     lake = Lake(tenant)
     extract_id = extract_id or new_extract_id()
     folder = lake.extract_folder(table.name, day.day, extract_id)
-    zone = tenant.source_zone(table)
-    select = build_select(
-        table, connector, window=window, params=tenant.params, zone=zone
-    )
+    select = tenant_select(tenant, table, connector, window=window)
     started = datetime.now(UTC)
     captured_at = captured_at or started
     log.info(
@@ -142,8 +139,8 @@ def _scan_keys(
     Read after the rows, so a row inserted in between is a key without a
     version yet (harmless: nothing is closed for it), never a closed live row."""
     keys = key_table(table)
-    select = build_select(
-        table, connector, window=None, params=tenant.params, only=keys.column_names
+    select = tenant_select(
+        tenant, table, connector, window=None, only=keys.column_names
     )
     lake = Lake(tenant)
     target = f"{folder}/keys"
@@ -209,13 +206,8 @@ def read_source(
     """Columns `names` of the table's rows in `window`, typed as an extract
     types them (so they compare with raw's values), held in memory."""
     shape = narrowed(table, names)
-    select = build_select(
-        table,
-        connector,
-        window=window,
-        params=tenant.params,
-        zone=tenant.source_zone(table),
-        only=shape.column_names,
+    select = tenant_select(
+        tenant, table, connector, window=window, only=shape.column_names
     )
     collector = _Collector(arrow_schema(shape))
     _stream_to_parquet(

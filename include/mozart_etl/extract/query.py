@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.sql import quoted_name
 
 from mozart_etl.calendar import cursor_bound
-from mozart_etl.config.models import TableConfig
+from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.extract.connectors.base import Connector
 
 
@@ -61,6 +61,25 @@ def build_select(
             runs = sa.select(key).where(*in_window).correlate(None)
             select = select.where(key.in_(runs))
     return select
+
+
+def tenant_select(
+    tenant: TenantConfig,
+    table: TableConfig,
+    connector: Connector,
+    *,
+    window: Window | None,
+    only: list[str] | None = None,
+) -> sa.Select:
+    """`build_select` with the tenant's filter values and source zone."""
+    return build_select(
+        table,
+        connector,
+        window=window,
+        params=tenant.params,
+        zone=tenant.source_zone(table),
+        only=only,
+    )
 
 
 def _in_window(

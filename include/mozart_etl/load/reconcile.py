@@ -45,7 +45,7 @@ from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import ReconcileMismatch, SourceError
 from mozart_etl.extract.connectors import Connector
 from mozart_etl.extract.extractor import read_source
-from mozart_etl.extract.query import Window, build_select
+from mozart_etl.extract.query import Window, tenant_select
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.versions import (
     VALID_FROM,
@@ -140,10 +140,14 @@ def reconcile(
         raw_sum=_text(_plus(raw_sum, quarantined_sum)),
         matched=source_rows == raw_rows + quarantined and sum_matched,
     )
+    return _logged(result)
+
+
+def _logged(result: ReconcileResult) -> ReconcileResult:
     log.info(
         "reconcile %s.%s: %s — %s",
-        tenant.tenant_id,
-        table.name,
+        result.tenant_id,
+        result.table,
         result.describe(),
         "match" if result.matched else "MISMATCH",
     )
@@ -178,6 +182,7 @@ def reconcile_versions(
         else None
     )
     stale = _stale(tenant, table, connector, raw, keys)
+    held_back = _count_in(quarantined, source, identity)
     sum_matched = table.reconcile_sum is None or _same_sum(table, source_sum, found_sum)
     result = ReconcileResult(
         tenant_id=tenant.tenant_id,
@@ -185,10 +190,8 @@ def reconcile_versions(
         extract_id=manifest.extract_id,
         compared_with="raw",
         source_rows=source.num_rows,
-        raw_rows=source.num_rows
-        - missing.num_rows
-        - _count_in(quarantined, source, identity),
-        quarantined_rows=_count_in(quarantined, source, identity),
+        raw_rows=source.num_rows - missing.num_rows - held_back,
+        quarantined_rows=held_back,
         sum_column=table.reconcile_sum,
         source_sum=_text(source_sum),
         raw_sum=_text(found_sum),
@@ -198,14 +201,7 @@ def reconcile_versions(
         missing_count=missing.num_rows,
         stale_count=stale.num_rows,
     )
-    log.info(
-        "reconcile %s.%s: %s — %s",
-        tenant.tenant_id,
-        table.name,
-        result.describe(),
-        "match" if result.matched else "MISMATCH",
-    )
-    return result
+    return _logged(result)
 
 
 def _raw_versions(raw: Table, names: list[str], start: datetime | None) -> pa.Table:
@@ -384,13 +380,7 @@ def _source_figures(
     window: Window | None,
 ) -> tuple[int, Decimal | float | None]:
     """COUNT(*) and SUM(column) of exactly what the extract's SELECT reads."""
-    select = build_select(
-        table,
-        connector,
-        window=window,
-        params=tenant.params,
-        zone=tenant.source_zone(table),
-    )
+    select = tenant_select(tenant, table, connector, window=window)
     rows = select.subquery("mozart_window")
     total = sa.func.sum(rows.c[table.reconcile_sum]) if table.reconcile_sum else None
     query = sa.select(

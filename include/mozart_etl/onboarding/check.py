@@ -34,7 +34,7 @@ from mozart_etl.extract.introspect import (
     check_declared,
     table_columns,
 )
-from mozart_etl.extract.query import Window, build_select
+from mozart_etl.extract.query import Window, tenant_select
 
 SAMPLE_ROWS = 1_000_000
 PROBE_ROWS = 20_000
@@ -194,7 +194,7 @@ def _check(
     findings = _column_findings(tenant, table, connector, conn)
     if findings:  # the queries below would fail on a missing column
         return TableCheck(table=table.name, reachable=True, findings=findings)
-    rows_query = build_select(table, connector, window=None, params=tenant.params)
+    rows_query = tenant_select(tenant, table, connector, window=None)
     source = rows_query.subquery("mozart_check")
     rows = _scalar(conn, sa.select(sa.func.count()).select_from(source))
     order = table.cursor or table.primary_key[0]
@@ -342,7 +342,7 @@ def _daily_rows(
     start = max(end - timedelta(days=VOLUME_DAYS), _instant(low))
     days = max((end - start).total_seconds() / 86400, 1.0)
     window = Window(start=start, end=end)
-    recent = build_select(table, connector, window=window, params=tenant.params)
+    recent = tenant_select(tenant, table, connector, window=window)
     count = _scalar(conn, sa.select(sa.func.count()).select_from(recent.subquery()))
     return count / days
 

@@ -183,3 +183,31 @@ def sync_table(
         transformed_folder=folder,
     )
     return check(tenant, table, manifest, report, connector, catalog, run_id=run_id)
+
+
+def sync_run(
+    tenant_folder: Path,
+    tenant: TenantConfig,
+    day: ProductionDay,
+    connector: Connector,
+    catalog: Catalog,
+    *,
+    run_id: str,
+    captured_at: datetime | None = None,
+    tables: list[str] | None = None,
+) -> dict[str, ReconcileResult]:
+    """A run's sync of every table (or of `tables`), one after the other."""
+    return {
+        table.name: sync_table(
+            tenant_folder,
+            tenant,
+            table,
+            day,
+            connector,
+            catalog,
+            run_id=run_id,
+            captured_at=captured_at,
+        )
+        for table in tenant.tables
+        if tables is None or table.name in tables
+    }
