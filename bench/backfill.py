@@ -13,7 +13,12 @@ daily marts read), each in one process:
   run that extracts "its" day from scratch must when raw has no versions);
 - **scheduled days**: 5 consecutive days, each run 15 minutes after its end
   against the source as it stood then; rows each run read beside the rows
-  that changed in the source since the previous run (from the generator).
+  that changed in the source since the previous run (from the generator);
+- **key scan**: what `deletes: key_scan` adds to a run on `lot_history`
+  (every source key read, compared with raw's live keys) beside reading the
+  whole table.
+
+`MOZART_BENCH_BACKFILL_PARTS=backfill,key_scan` runs only those parts.
 
 dbt is left out: it computes one day from raw whatever the sync read, and
 costs the same in every shape (`bench/e2e.py` measures it).
@@ -156,6 +161,38 @@ def scheduled(home: str) -> dict[str, Any]:
     return {"runs": runs}
 
 
+def key_scan(home: str) -> dict[str, Any]:
+    """What `deletes: key_scan` costs a run on `lot_history`: reading every
+    source key (key columns only), and comparing them with raw's live keys;
+    beside it, the whole-table read a full refresh would pay instead."""
+    from mozart_etl.extract.extractor import read_source
+    from mozart_etl.load.versions import closed_rows, live_rows
+
+    days = _history_days()
+    _write_source(Path(home), _end(days[-1]))
+    _run(Path(home), days[-1], _end(days[-1]) + timedelta(hours=2), "first")
+    tenant, catalog, connector = _deployment(Path(home))
+    table = tenant.table("lot_history")
+    keys = list(table.primary_key)
+    started = time.perf_counter()
+    present = read_source(tenant, table, connector, names=keys, window=None)
+    scanned = time.perf_counter()
+    raw = catalog.load_table((tenant.raw_namespace, table.name))
+    live = live_rows(raw, table, columns=keys)
+    gone = closed_rows(live, present, keys, _end(days[-1]))
+    compared = time.perf_counter()
+    whole = read_source(tenant, table, connector, names=table.column_names, window=None)
+    read_all = time.perf_counter()
+    return {
+        "keys": present.num_rows,
+        "gone": gone.num_rows,
+        "scan_s": scanned - started,
+        "compare_s": compared - scanned,
+        "whole_table_s": read_all - compared,
+        "whole_rows": whole.num_rows,
+    }
+
+
 def _changed(source: Path, before: Path) -> dict[str, int]:
     """Rows new or changed since the previous snapshot, and keys gone from it,
     per table (SQLite set differences: the generator's own record of change)."""
@@ -195,17 +232,27 @@ def main() -> None:
         _scale(),
     )
     results: dict[str, Any] = {}
-    for name, fn in (
+    wanted = os.environ.get("MOZART_BENCH_BACKFILL_PARTS", "")
+    parts = (
         ("backfill", backfill),
         ("single", single),
         ("scheduled", scheduled),
-    ):
+        ("key_scan", key_scan),
+    )
+    for name, fn in parts:
+        if wanted and name not in wanted.split(","):
+            continue
         scratch = tempfile.mkdtemp(prefix=f"mozart-bench-{name}-")
         try:
             results[name] = measure(fn, scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    back = results["backfill"]["result"]
+    for name, outcome in results.items():
+        REPORTS[name](outcome["result"])
+        log.info("%s: peak RSS %.0f MB", name, outcome["peak_rss_mb"])
+
+
+def _report_backfill(back: dict[str, Any]) -> None:
     first, rest = back["runs"][0], back["runs"][1:]
     total = sum(run["seconds"] for run in back["runs"])
     log.info("source: %s", back["source_rows"])
@@ -220,19 +267,23 @@ def main() -> None:
         sum(r["seconds"] for r in rest) / len(rest),
         sum(r["rows"] for r in rest),
     )
-    single_runs = results["single"]["result"]
+
+
+def _report_single(single_runs: dict[str, Any]) -> None:
     mean = sum(single_runs["seconds"]) / len(single_runs["seconds"])
     log.info(
         "a single run on a fresh deployment: %.1f s reading %d rows (x%d = %.0f s "
-        "for %d days read one by one from scratch); backfill / that: %.2f",
+        "for %d days, each reading the history again)",
         mean,
         single_runs["rows"][0],
         DAYS,
         mean * DAYS,
         DAYS,
-        total / (mean * DAYS),
     )
-    for run in results["scheduled"]["result"]["runs"]:
+
+
+def _report_scheduled(scheduled_runs: dict[str, Any]) -> None:
+    for run in scheduled_runs["runs"]:
         log.info(
             "scheduled day: %.2f s, read %s (%d rows); changed in the source "
             "since the previous run: %s (%d rows)",
@@ -242,9 +293,24 @@ def main() -> None:
             run["changed"],
             sum(run["changed"].values()),
         )
+
+
+def _report_key_scan(scan: dict[str, Any]) -> None:
     log.info(
-        "peak RSS: backfill %.0f MB, single %.0f MB, scheduled %.0f MB",
-        results["backfill"]["peak_rss_mb"],
-        results["single"]["peak_rss_mb"],
-        results["scheduled"]["peak_rss_mb"],
+        "key scan of lot_history: %d keys read in %.2f s, compared with raw's "
+        "live keys in %.2f s (%d gone); the whole table (%d rows) read in %.2f s",
+        scan["keys"],
+        scan["scan_s"],
+        scan["compare_s"],
+        scan["gone"],
+        scan["whole_rows"],
+        scan["whole_table_s"],
     )
+
+
+REPORTS = {
+    "backfill": _report_backfill,
+    "single": _report_single,
+    "scheduled": _report_scheduled,
+    "key_scan": _report_key_scan,
+}
