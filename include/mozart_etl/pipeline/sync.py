@@ -17,14 +17,11 @@ from datetime import datetime, timedelta
 
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import EqualTo
-from pyiceberg.table import Table
 
 from mozart_etl.calendar import instant_of
 from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.extract.query import Window
-from mozart_etl.load.versions import DELETED, VALID_FROM
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +54,8 @@ def sync_window(
 def high_water_mark(
     catalog: Catalog, tenant: TenantConfig, table: TableConfig
 ) -> datetime | None:
-    """The latest instant a committed raw row was valid from (its cursor as a
-    UTC instant); None when raw has no committed row."""
+    """The greatest cursor of raw's committed rows, as a UTC instant; None
+    when raw has no committed row."""
     identifier = (tenant.raw_namespace, table.name)
     if not catalog.table_exists(identifier):
         return None
@@ -66,22 +63,12 @@ def high_water_mark(
     if raw.current_snapshot() is None:
         return None
     assert table.cursor is not None
-    if VALID_FROM in _names(raw):
-        values = (
-            raw.scan(row_filter=EqualTo(DELETED, False), selected_fields=(VALID_FROM,))
-            .to_arrow()
-            .column(VALID_FROM)
-        )
-        mark = pc.max(values).as_py()
-        return mark
-    # Plan runs keep their own columns only: their cursor is the mark.
+    # The greatest cursor raw holds, read back as an instant: every raw row
+    # carries the cursor the source gave it (a closing version too), and a
+    # row the source left without one adds nothing to the mark.
     values = raw.scan(selected_fields=(table.cursor,)).to_arrow().column(table.cursor)
     latest = pc.max(values).as_py()
     if latest is None:
         return None
     kind = table.column(table.cursor).type
     return instant_of(latest, kind, tenant.source_zone(table))
-
-
-def _names(raw: Table) -> set[str]:
-    return {field.name for field in raw.schema().fields}
