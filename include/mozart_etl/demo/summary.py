@@ -17,6 +17,7 @@ class TableStages(BaseModel):
     accepted: int
     quarantined: int
     raw_rows: int
+    """Rows live in raw (each key's current version; raw keeps the earlier ones)."""
     extract_folder: str
 
 
@@ -58,6 +59,7 @@ def summarise_run(tenant: TenantConfig, day: date, state: str) -> RunSummary:
 
     from mozart_etl.lake import Lake, latest_manifest
     from mozart_etl.load.catalog import open_catalog
+    from mozart_etl.load.versions import is_versioned, live_rows
 
     lake = Lake(tenant)
     catalog = open_catalog(tenant)
@@ -72,7 +74,11 @@ def summarise_run(tenant: TenantConfig, day: date, state: str) -> RunSummary:
                 extracted=manifest.rows,
                 accepted=report["accepted"],
                 quarantined=report["quarantined"],
-                raw_rows=raw.scan().count(),
+                raw_rows=(
+                    live_rows(raw, table, columns=table.primary_key).num_rows
+                    if is_versioned(table)
+                    else raw.scan().count()
+                ),
                 extract_folder=lake.uri(manifest.folder),
             )
         )
