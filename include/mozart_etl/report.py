@@ -25,7 +25,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("rows_quarantined", "quarantined"),
     ("rows_accepted", "accepted"),
     ("rows_loaded", "loaded"),
-    ("rows_in_table", "in table"),
+    ("rows_in_table", "versions"),
     ("snapshot_id", "snapshot"),
     ("extract_seconds", "extract s"),
     ("load_seconds", "load s"),

@@ -196,7 +196,7 @@ def load_partition(
         seconds=round(time.perf_counter() - started, 3),
     )
     log.info(
-        "loaded %s (%s): %d rows, table now %d rows, snapshot %s, %.2f s",
+        "loaded %s (%s): %d rows, table now %d row versions, snapshot %s, %.2f s",
         result.identifier,
         result.mode,
         result.rows_loaded,
