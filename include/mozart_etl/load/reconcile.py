@@ -21,7 +21,7 @@ counts with the extract or raw's runs, as before.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import duckdb
@@ -166,8 +166,9 @@ def reconcile_versions(
     dated = is_dated(table)
     identity = [*keys, table.cursor] if dated and table.cursor else keys
     figures = [*identity, *([table.reconcile_sum] if table.reconcile_sum else [])]
-    captured = manifest.captured_at or manifest.started_at
-    window = Window(start=manifest.window_start, end=captured) if dated else None
+    window = (
+        Window(start=manifest.window_start, end=_read_by(manifest)) if dated else None
+    )
     source = read_source(tenant, table, connector, names=figures, window=window)
     raw = catalog.load_table((tenant.raw_namespace, table.name))
     if dated:
@@ -369,8 +370,16 @@ def mismatch_error(
 def _window(manifest: ExtractManifest) -> Window | None:
     if manifest.window_start is None and manifest.window_end is None:
         return None
-    end = manifest.window_end or manifest.captured_at
+    end = manifest.window_end or _read_by(manifest)
     return Window(start=manifest.window_start, end=end)
+
+
+def _read_by(manifest: ExtractManifest) -> datetime:
+    """The end of what a sync read: rows dated at or before the instant it read
+    the source (a row stamped that very instant included; the window's end is
+    exclusive)."""
+    captured = manifest.captured_at or manifest.started_at
+    return captured + timedelta(microseconds=1)
 
 
 def _source_figures(
