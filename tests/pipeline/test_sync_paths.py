@@ -193,16 +193,16 @@ def test_a_killed_first_load_is_retried_with_the_whole_table(
     plant: Plant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plant.upsert(*_history(6, 10))
-    real = iceberg._append_slices
+    real = iceberg.append_planned
 
     def die(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("worker killed before the commit")
 
-    monkeypatch.setattr(iceberg, "_append_slices", die)
+    monkeypatch.setattr(iceberg, "append_planned", die)
     with pytest.raises(RuntimeError):
         plant.sync(T0 + timedelta(days=6))
     assert plant.raw().current_snapshot() is None  # created, never committed
-    monkeypatch.setattr(iceberg, "_append_slices", real)
+    monkeypatch.setattr(iceberg, "append_planned", real)
 
     result = plant.sync(T0 + timedelta(days=6, hours=1))
     assert result.matched and result.source_rows == 60

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,19 +27,21 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
     ValidationException,
 )
-from pyiceberg.io import FileIO
-from pyiceberg.io.pyarrow import (
-    _check_pyarrow_schema_compatible,
-    _dataframe_to_data_files,
-)
-from pyiceberg.table import Table, Transaction
+from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
+from pyiceberg.table.update.spec import UpdateSpec
 from pyiceberg.transforms import DayTransform
 
 from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.models import KEY_SCAN, TableConfig, TenantConfig
 from mozart_etl.errors import LoadError, LoadRejected, RefreshRefused
 from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.load.commit import (
+    append_planned,
+    create_table_once,
+    ensure_namespace,
+)
+from mozart_etl.load.schema import evolve_schema
 from mozart_etl.load.snapshot import write_snapshots
 from mozart_etl.load.versions import (
     DELETED,
@@ -270,9 +272,14 @@ def _write(
     if iceberg_table.current_snapshot() is None:
         # A first load (or one whose earlier attempt never committed): every row
         # is a new version, streamed slice by slice.
-        with iceberg_table.transaction() as tx:
-            tx.set_properties(capture)
-            _append_slices(tx, iceberg_table.io, rows, stamp, tag, refused)
+        append_planned(
+            iceberg_table,
+            itertools.chain(
+                _slices(rows, stamp), [refused] if refused is not None else []
+            ),
+            snapshot_properties=tag,
+            table_properties=capture,
+        )
         return
     incoming = stamp(rows.to_table())
     if refused is not None:
@@ -297,13 +304,14 @@ def _write(
         with iceberg_table.transaction() as tx:  # metadata only, no snapshot
             tx.set_properties(capture)
         return
-    with iceberg_table.transaction() as tx:
-        tx.set_properties(capture)
-        _append_slices(tx, iceberg_table.io, ds.dataset(fresh), _same, tag, closed)
-
-
-def _same(data: pa.Table) -> pa.Table:
-    return data
+    append_planned(
+        iceberg_table,
+        itertools.chain(
+            _slices(ds.dataset(fresh)), [closed] if closed is not None else []
+        ),
+        snapshot_properties=tag,
+        table_properties=capture,
+    )
 
 
 def _refused_versions(
@@ -379,63 +387,9 @@ def _changes_since(iceberg_table: Table, captured: datetime) -> datetime:
     return previous + timedelta(microseconds=1)
 
 
-def _append_slices(
-    tx: Transaction,
-    io: FileIO,
-    rows: RowSource,
-    stamp: Stamp,
-    tag: dict[str, str],
-    extra: pa.Table | None = None,
-) -> None:
-    """Every slice of `rows` (and the `extra` rows: closing versions) in one
-    append.
-
-    By hand because PyIceberg writes a stream only to unpartitioned tables
-    (apache/iceberg-python#2152): its table writer runs once per slice, and the
-    data files of all slices go into one snapshot of the transaction."""
-    counter = itertools.count(0)  # file names stay unique across slices
-    with tx.update_snapshot(snapshot_properties=tag).fast_append() as append:
-        _refuse_concurrent_commits(append)
-        more = [extra] if extra is not None and extra.num_rows else []
-        for data in itertools.chain(_slices(rows, stamp), more):
-            _check_pyarrow_schema_compatible(
-                tx.table_metadata.schema(),
-                provided_schema=data.schema,
-                format_version=tx.table_metadata.format_version,
-            )
-            for data_file in _dataframe_to_data_files(
-                table_metadata=tx.table_metadata,
-                df=data,
-                io=io,
-                write_uuid=append.commit_uuid,
-                counter=counter,
-            ):
-                append.append_data_file(data_file)
-
-
-def _refuse_concurrent_commits(append: Any) -> None:
-    """Fail the append's commit retry when another writer committed meanwhile.
-
-    The rows appended are the versions raw lacked at the snapshot the load
-    read; PyIceberg retries a conflicting fast append by re-applying the same
-    files onto the newer snapshot, which would add a version twice when a
-    concurrent sync appended it too. Refused instead (`ValidationException`,
-    a LoadError): the task's retry computes the new versions again. By hand,
-    on PyIceberg 0.12's private `_commit_window` and `_validate_concurrency`:
-    a fast append has no public conflict check."""
-
-    def validate() -> None:
-        window = append._commit_window
-        if window is not None and not window.is_empty():
-            raise ValidationException(
-                "another writer committed after this load computed its new versions"
-            )
-
-    append._validate_concurrency = validate
-
-
-def _slices(rows: RowSource, stamp: Stamp) -> Iterator[pa.Table]:
-    """`rows` in tables of about SLICE_ROWS, with their audit columns."""
+def _slices(rows: RowSource, stamp: Stamp | None = None) -> Iterator[pa.Table]:
+    """`rows` in tables of about SLICE_ROWS (stamped, if `stamp` is given)."""
+    stamp = stamp or _same
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     for batch in rows.to_batches(batch_size=SLICE_ROWS):
@@ -446,6 +400,10 @@ def _slices(rows: RowSource, stamp: Stamp) -> Iterator[pa.Table]:
             pending, pending_rows = [], 0
     if pending_rows:
         yield stamp(pa.Table.from_batches(pending))
+
+
+def _same(data: pa.Table) -> pa.Table:
+    return data
 
 
 def as_rows(rows: LoadRows) -> RowSource:
@@ -472,19 +430,13 @@ def _ensure_table(
     catalog: Catalog, tenant: TenantConfig, table: TableConfig, schema: pa.Schema
 ) -> Table:
     identifier = (tenant.raw_namespace, table.name)
-    catalog.create_namespace_if_not_exists(tenant.raw_namespace)
+    ensure_namespace(catalog, tenant.raw_namespace)
     try:
         iceberg_table = catalog.load_table(identifier)
     except NoSuchTableError:
-        log.info("creating raw table %s.%s", *identifier)
-        iceberg_table = catalog.create_table_if_not_exists(identifier, schema=schema)
-        if table.snapshot_key is not None:  # one partition per immutable run
-            with iceberg_table.update_spec() as spec:
-                spec.add_identity(table.snapshot_key)
-        elif is_dated(table):  # versions by the day they became valid
-            with iceberg_table.update_spec() as spec:
-                spec.add_field(VALID_FROM, DayTransform(), f"{VALID_FROM}_day")
-        return iceberg_table.refresh()
+        return create_table_once(
+            catalog, identifier, schema, partition=partial(_partition, table)
+        )
     if is_versioned(table) and VALID_FROM not in _field_names(iceberg_table):
         raise LoadError(
             f"{identifier[0]}.{identifier[1]} holds only current rows (a layout "
@@ -493,13 +445,14 @@ def _ensure_table(
             tenant=tenant.tenant_id,
             table=table.name,
         )
-    missing = [name for name in schema.names if name not in _field_names(iceberg_table)]
-    if missing:
-        log.info("evolving %s.%s: adding column(s) %s", *identifier, missing)
-        with iceberg_table.update_schema() as update:
-            update.union_by_name(schema)
-        iceberg_table = iceberg_table.refresh()
-    return iceberg_table
+    return evolve_schema(iceberg_table, tenant, table, schema)
+
+
+def _partition(table: TableConfig, spec: UpdateSpec) -> None:
+    if table.snapshot_key is not None:  # one partition per immutable run
+        spec.add_identity(table.snapshot_key)
+    elif is_dated(table):  # versions by the day they became valid
+        spec.add_field(VALID_FROM, DayTransform(), f"{VALID_FROM}_day")
 
 
 def _field_names(iceberg_table: Table) -> set[str]:

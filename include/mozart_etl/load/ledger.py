@@ -38,6 +38,7 @@ from pyiceberg.table import Table
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import LoadError
 from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.load.commit import ensure_namespace
 from mozart_etl.load.iceberg import LoadResult, LoadRows, as_rows, load_partition
 
 log = logging.getLogger(__name__)
@@ -284,7 +285,7 @@ def latest_records(records: pa.Table) -> pa.Table:
 
 def _ledger_table(catalog: Catalog, tenant: TenantConfig) -> Table:
     identifier = (tenant.raw_namespace, LEDGER_TABLE)
-    catalog.create_namespace_if_not_exists(tenant.raw_namespace)
+    ensure_namespace(catalog, tenant.raw_namespace)
     try:
         ledger = catalog.load_table(identifier)
     except NoSuchTableError:

@@ -24,6 +24,7 @@ from pyiceberg.table import Table
 
 from mozart_etl.config.models import TableConfig
 from mozart_etl.errors import LoadError
+from mozart_etl.load.commit import append_planned
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ def write_snapshots(
     rows = data.filter(
         pc.is_in(data.column(key), value_set=pa.array(new, data.schema.field(key).type))
     )
-    iceberg_table.append(rows, snapshot_properties=properties)
+    # Planned against `iceberg_table`'s snapshot: refused if another attempt
+    # appended meanwhile (its retry then finds the runs loaded, identical).
+    append_planned(iceberg_table, [rows], snapshot_properties=properties)
     log.info(
         "%s: appended %d run(s) (%d rows): %s", table.name, len(new), rows.num_rows, new
     )
