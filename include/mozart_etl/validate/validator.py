@@ -48,6 +48,7 @@ from mozart_etl.parquet import ParquetRows
 from mozart_etl.validate.drift import DriftChange, detect_drift
 from mozart_etl.validate.rules import Check, RuleContext, RuleScope, compile_rules
 from mozart_etl.validate.rules.base import quote
+from mozart_etl.validate.rules.decimal_fits import KIND as DECIMAL_FITS
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,16 @@ class RuleResult(BaseModel):
     tolerated: bool
     scope: RuleScope = RuleScope.ROW
     detail: str | None = None
+    """TABLE scope: observed against expected; ROW scope: what a broken row
+    holds, when the rule says (`decimal_fits`)."""
+    column: str | None = None
+    """The one column the rule is about, when it is about one."""
 
     def summary(self) -> str:
         if self.scope == RuleScope.TABLE:
             return f"{self.name}: {self.detail}"
+        if self.detail:
+            return f"{self.name}: {self.failed} row(s) with {self.detail}"
         return f"{self.name}: {self.failed} row(s)"
 
 
@@ -144,14 +151,18 @@ def validate_extract(
     starts.
     """
     lake = Lake(tenant)
-    checks = compile_rules(table, _context(tenant, table, manifest))
+    extract = ParquetRows(lake.fs, [f.path for f in manifest.files])
+    schema = extract.schema
+    checks = [
+        check
+        for check in compile_rules(table, _context(tenant, table, manifest))
+        if _runs_on(check, schema)
+    ]
     row_checks = [c for c in checks if c.scope == RuleScope.ROW]
     table_checks = [c for c in checks if c.scope == RuleScope.TABLE]
     folder = f"{manifest.folder}/validated"
     lake.make_dirs(folder)
     quarantine_path = f"{folder}/quarantine.parquet"
-    extract = ParquetRows(lake.fs, [f.path for f in manifest.files])
-    schema = extract.schema
     drift = detect_drift(lake, table, manifest, schema)
     _refuse_hidden_positions(tenant, table, schema)
     with _duckdb(lake) as con:
@@ -185,7 +196,10 @@ def validate_extract(
             _failure_message(report, lake),
             tenant=tenant.tenant_id,
             table=table.name,
-            column=_only([c.column for c in report.blocking_drift]),
+            column=_only(
+                [c.column for c in report.blocking_drift]
+                + [r.column for r in report.blocking if r.column]
+            ),
             rule=_only([r.name for r in report.blocking]),
         )
     return report
@@ -202,6 +216,19 @@ def _context(
         )
         window_end = day.end
     return RuleContext(table=table, window_end=window_end)
+
+
+def _runs_on(check: Check, schema: pa.Schema) -> bool:
+    """An implicit `decimal_fits` check needs its column as a decimal in the
+    extract; a column dropped or retyped there is drift, which blocks and
+    names it (a check that cannot bind would stop validation as a config
+    error instead)."""
+    if check.kind != DECIMAL_FITS or check.column is None:
+        return True
+    names = schema.names
+    return check.column in names and pa.types.is_decimal(
+        schema.field(check.column).type
+    )
 
 
 def _refuse_hidden_positions(
@@ -476,7 +503,7 @@ def _results(
     table_outcomes = iter(observed)
     results = []
     for check in checks:
-        detail = None
+        detail = check.broken
         if check.scope == RuleScope.TABLE:
             broken, value = next(table_outcomes)
             failed = int(broken)
@@ -493,6 +520,7 @@ def _results(
                 tolerated=check.tolerated(failed, rows),
                 scope=check.scope,
                 detail=detail,
+                column=check.column,
             )
         )
     return results

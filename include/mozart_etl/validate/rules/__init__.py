@@ -19,6 +19,7 @@ from mozart_etl.config.models import (
 )
 from mozart_etl.validate.rules.accepted_values import compile_accepted_values
 from mozart_etl.validate.rules.base import Check, RuleContext, RuleScope
+from mozart_etl.validate.rules.decimal_fits import decimal_fits_checks
 from mozart_etl.validate.rules.expression import compile_expression
 from mozart_etl.validate.rules.freshness import compile_freshness
 from mozart_etl.validate.rules.not_null import compile_not_null
@@ -52,8 +53,11 @@ def implicit_rules(table: TableConfig) -> list[NotNullRule | UniqueRule]:
 
 
 def compile_rules(table: TableConfig, context: RuleContext) -> list[Check]:
-    rules = [*implicit_rules(table), *table.rules]
-    return [COMPILERS[type(rule)](rule, context) for rule in rules]
+    """The table's checks: the implicit ones (keys, required columns, decimals
+    within their declared precision) and its declared rules."""
+    implicit = [COMPILERS[type(rule)](rule, context) for rule in implicit_rules(table)]
+    declared = [COMPILERS[type(rule)](rule, context) for rule in table.rules]
+    return [*implicit, *decimal_fits_checks(table), *declared]
 
 
 __all__ = ["Check", "RuleContext", "RuleScope", "compile_rules", "implicit_rules"]

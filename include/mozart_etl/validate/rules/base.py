@@ -58,6 +58,10 @@ class Check(BaseModel):
     the `flag_key` values of the broken rows (rules across rows: `sequence`)."""
     flag_key: list[str] = []
     expected: str | None = None
+    column: str | None = None
+    """The one column a row check is about (the failure names it)."""
+    broken: str | None = None
+    """ROW scope: what a broken row holds, for the report and the failure."""
     max_failures: int | None = None
     max_fraction: float | None = None
 
