@@ -21,8 +21,10 @@ counts with the extract or raw's runs, as before.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -58,6 +60,25 @@ log = logging.getLogger(__name__)
 
 FLOAT_TOLERANCE = 1e-9
 """Relative tolerance of a double column's sum (databases add in any order)."""
+
+
+class NonFinite(NamedTuple):
+    """How many NaN, +Infinity and -Infinity values a double column's rows hold.
+
+    A sum over them says little: one NaN makes it NaN, and NaN never equals
+    itself, so "source nan, raw nan" used to be a permanent mismatch; +inf and
+    -inf together make NaN too. So a versioned table's double column compares
+    the sum of its finite values (within FLOAT_TOLERANCE) and these counts
+    (exactly): a NaN loaded as a NaN agrees, a NaN lost or turned into null
+    does not, and a finite value that differs still fails beside a NaN."""
+
+    nan: int = 0
+    pos_inf: int = 0
+    neg_inf: int = 0
+
+    def describe(self) -> str:
+        parts = (("NaN", self.nan), ("inf", self.pos_inf), ("-inf", self.neg_inf))
+        return "".join(f" + {count} {label}" for label, count in parts if count)
 
 
 class ReconcileResult(BaseModel):
@@ -176,15 +197,17 @@ def reconcile_versions(
     else:
         seen = live_rows(raw, table, columns=figures).select(figures)
     quarantined = _quarantined(Lake(tenant), quarantine_path, figures)
-    missing, found_sum = _missing(source, seen, quarantined, identity, table)
-    source_sum = (
-        pc.sum(source.column(table.reconcile_sum)).as_py()
+    missing, found_sum, found_odd = _missing(source, seen, quarantined, identity, table)
+    source_sum, source_odd = (
+        _finite_sum(source.column(table.reconcile_sum))
         if table.reconcile_sum
-        else None
+        else (None, NonFinite())
     )
     stale = _stale(tenant, table, connector, raw, keys)
     held_back = _count_in(quarantined, source, identity)
-    sum_matched = table.reconcile_sum is None or _same_sum(table, source_sum, found_sum)
+    sum_matched = table.reconcile_sum is None or (
+        _same_sum(table, source_sum, found_sum) and source_odd == found_odd
+    )
     result = ReconcileResult(
         tenant_id=tenant.tenant_id,
         table=table.name,
@@ -194,8 +217,8 @@ def reconcile_versions(
         raw_rows=source.num_rows - missing.num_rows - held_back,
         quarantined_rows=held_back,
         sum_column=table.reconcile_sum,
-        source_sum=_text(source_sum),
-        raw_sum=_text(found_sum),
+        source_sum=_text(source_sum, source_odd),
+        raw_sum=_text(found_sum, found_odd),
         matched=not missing.num_rows and not stale.num_rows and sum_matched,
         missing_keys=_sample(missing, keys),
         stale_keys=_sample(stale, keys),
@@ -226,9 +249,10 @@ def _missing(
     quarantined: pa.Table | None,
     identity: list[str],
     table: TableConfig,
-) -> tuple[pa.Table, Decimal | float | None]:
+) -> tuple[pa.Table, Decimal | float | None, NonFinite]:
     """Source rows neither in raw nor quarantined, and the declared sum over the
-    source rows raw or the quarantine holds (their values as loaded)."""
+    source rows raw or the quarantine holds (their values as loaded): of a
+    double column, the sum of its finite values and its non-finite counts."""
     con = duckdb.connect()
     try:
         con.register("source", source)
@@ -242,13 +266,25 @@ def _missing(
             f"select * from source as s where not ({found})"
         ).to_arrow_table()
         total: Decimal | float | None = None
+        odd = NonFinite()
         if table.reconcile_sum:
             column = f'"{table.reconcile_sum}"'
+            floating = pa.types.is_floating(
+                source.schema.field(table.reconcile_sum).type
+            )
+            figures = (
+                "sum(v) filter (where isfinite(v)), count(*) filter (where isnan(v)), "
+                "count(*) filter (where v = 'inf'::double), "
+                "count(*) filter (where v = '-inf'::double)"
+                if floating
+                else "sum(v)"
+            )
             held = con.sql(
-                f"select sum(x.{column}) from (select {column} from seen as k where "
+                f"select {figures} from (select {column} as v from seen as k where "
                 f"exists (select 1 from source as s where {_match('k', identity)}) "
                 + (
-                    f"union all select {column} from quarantined as k where exists "
+                    f"union all select {column} as v from quarantined as k "
+                    "where exists "
                     f"(select 1 from source as s where {_match('k', identity)})"
                     if quarantined is not None
                     else ""
@@ -256,9 +292,29 @@ def _missing(
                 + ") as x"
             ).fetchall()
             total = held[0][0] if held else None
+            if held and floating:
+                odd = NonFinite(*(int(count) for count in held[0][1:]))
     finally:
         con.close()
-    return missing, total
+    return missing, total, odd
+
+
+def _finite_sum(values: pa.ChunkedArray) -> tuple[Decimal | float | None, NonFinite]:
+    """The sum of a column (of a double column: of its finite values) and how
+    many NaN and infinite values it holds."""
+    if not pa.types.is_floating(values.type):
+        return pc.sum(values).as_py(), NonFinite()
+    finite = pc.filter(values, pc.is_finite(values))
+    odd = NonFinite(
+        nan=_count_true(pc.is_nan(values)),
+        pos_inf=_count_true(pc.equal(values, math.inf)),
+        neg_inf=_count_true(pc.equal(values, -math.inf)),
+    )
+    return pc.sum(finite).as_py(), odd
+
+
+def _count_true(flags: pa.ChunkedArray) -> int:
+    return int(pc.sum(flags.cast(pa.int64())).as_py() or 0)
 
 
 def _exists(relation: str, identity: list[str]) -> str:
@@ -479,6 +535,12 @@ def _same_sum(
 ) -> bool:
     if source is None or raw is None:  # no rows, or only nulls, on a side
         return (source or 0) == (raw or 0)
+    if _non_finite(source) or _non_finite(raw):
+        # A SQL SUM (tables compared by their source's total) holding a NaN or
+        # an infinity on both sides: NaN agrees with NaN, an infinity with the
+        # same infinity (the finite values behind them cannot be compared).
+        a, b = float(source), float(raw)
+        return (math.isnan(a) and math.isnan(b)) or a == b
     assert table.reconcile_sum is not None
     inexact = isinstance(source, float) or isinstance(raw, float)
     if inexact or table.column(table.reconcile_sum).type == ColumnType.DOUBLE:
@@ -488,8 +550,17 @@ def _same_sum(
     return Decimal(str(source)) == Decimal(str(raw))
 
 
-def _text(value: Decimal | float | None) -> str | None:
-    return None if value is None else str(value)
+def _non_finite(value: Decimal | float) -> bool:
+    if isinstance(value, Decimal):
+        return not value.is_finite()
+    return not math.isfinite(value)
+
+
+def _text(value: Decimal | float | None, odd: NonFinite | None = None) -> str | None:
+    extra = odd.describe() if odd is not None else ""
+    if value is None:
+        return extra.removeprefix(" + ") or None
+    return f"{value}{extra}"
 
 
 __all__ = ["ReconcileResult", "mismatch_error", "reconcile"]
