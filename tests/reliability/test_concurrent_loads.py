@@ -257,7 +257,9 @@ def _race(root: Path, name: str, racers: Racers, index: int) -> list[Outcome]:
     source = _source(root, _lots(DAY_0, runs=mode == "snapshot"))
     before = [dict(row) for row in source.rows.values()]
     if not scenario.first_load:
-        run_table(folder, "lots", DAY_0, "day-0")
+        run_table(
+            folder, "lots", DAY_0, "day-0", stages=("extract", "validate", "load")
+        )
     scenario.change(source)
     source.write()
     after = list(source.rows.values())
