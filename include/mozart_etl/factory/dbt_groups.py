@@ -25,6 +25,7 @@ from cosmos.profiles import TrinoLDAPProfileMapping
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.dbt.failures import DbtRetryPolicy
 from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import (
     manifest_path,
@@ -174,6 +175,9 @@ def dbt_task_group(
         "env": environment,
         "install_deps": False,
         "dbt_cmd_global_flags": dbt_global_flags(),
+        # A compilation/binder error or a failed dbt test fails at once: the
+        # retries would give dbt's same answer minutes later (dbt/failures.py).
+        "retry_policy": DbtRetryPolicy(),
     }
     if tenant.dbt.pool:
         operator_args["pool"] = tenant.dbt.pool
