@@ -48,6 +48,30 @@ class SourceError(MozartError):
     terminal = False
 
 
+class SourceSchemaError(SourceError):
+    """The source lacks a declared table or column, or holds a type that cannot
+    become the declared one: a retry reads the same catalog, so it fails at once."""
+
+    terminal = True
+
+
+class SourceAccessDenied(SourceError):
+    """The source refused the login or the read: a wrong user or password, no
+    such database, no privilege on the table. Retrying sends the same
+    credentials to the same grants, so it fails at once (the message never
+    carries the password)."""
+
+    terminal = True
+
+
+class SourceValueTooLarge(SourceError):
+    """A value is larger than a limit (the extract's configured maximum, or a
+    server's): the same rows hit the same limit on a retry, so it fails at once,
+    naming the column, the size and the limit to raise."""
+
+    terminal = True
+
+
 class LakeWriteError(MozartError):
     """Writing the lake failed (a full disk, permissions, object storage); the
     attempt left no manifest, so nothing reads its files. A retry may pass."""

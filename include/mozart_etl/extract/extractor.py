@@ -15,13 +15,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from mozart_etl.calendar import ProductionDay
 from mozart_etl.config.models import KEY_SCAN, TableConfig, TenantConfig
-from mozart_etl.errors import LakeWriteError, SourceError
+from mozart_etl.errors import LakeWriteError, SourceError, SourceValueTooLarge
 from mozart_etl.extract.connectors import Connector, DriverNotInstalled
-from mozart_etl.extract.connectors.base import ColumnConversionError
+from mozart_etl.extract.connectors.base import (
+    MAX_VALUE_SETTING,
+    ColumnConversionError,
+    ValueTooLargeError,
+    max_value_bytes,
+)
 from mozart_etl.extract.introspect import (
     SourceSchemaError,
     check_declared,
@@ -29,6 +35,7 @@ from mozart_etl.extract.introspect import (
 )
 from mozart_etl.extract.query import Window, tenant_select
 from mozart_etl.extract.snapshot import split_runs
+from mozart_etl.extract.source_errors import source_error
 from mozart_etl.extract.types import arrow_schema, to_arrow_column
 from mozart_etl.lake import ExtractedFile, ExtractManifest, Lake
 from mozart_etl.parquet import RollingParquetWriter
@@ -262,11 +269,10 @@ def _stream_to_parquet(
     except (sa.exc.SQLAlchemyError, *connector.driver_errors()) as exc:
         writer.abort()
         # The driver's exception is not chained: a traceback could echo connection
-        # settings; its message is kept above, scrubbed of the password.
-        raise SourceError(
-            f"reading {connector.describe()} failed: {_scrub(exc, connector)}",
-            tenant=tenant.tenant_id,
-            table=table.name,
+        # settings; its message is kept, scrubbed of the password. Terminal or
+        # retryable by its error code (source_errors.py).
+        raise source_error(
+            exc, connector, doing="reading", tenant=tenant.tenant_id, table=table.name
         ) from None
     except OSError as exc:  # the lake's filesystem: a full disk, permissions
         writer.abort()
@@ -315,10 +321,20 @@ def _generic_batches(
 def _named(
     tenant: TenantConfig, table: TableConfig, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    """A fast path's conversion error, as a SourceError naming the column."""
+    """A fast path's conversion error, as a SourceError naming the column; a
+    value over a size limit, as SourceValueTooLarge naming the limit."""
     try:
         yield from batches
+    except ValueTooLargeError as exc:
+        raise _too_large(tenant, table, exc) from None
     except ColumnConversionError as exc:
+        if not exc.type_error:
+            raise SourceError(
+                f"the source's rows did not parse: {exc}",
+                tenant=tenant.tenant_id,
+                table=table.name,
+                column=exc.column,
+            ) from exc
         declared = arrow_schema(table).field(exc.column).type if exc.column else ""
         raise SourceError(
             f"value does not fit the declared type {declared}: {exc}",
@@ -328,14 +344,31 @@ def _named(
         ) from exc
 
 
+def _too_large(
+    tenant: TenantConfig, table: TableConfig, exc: ValueTooLargeError
+) -> SourceValueTooLarge:
+    return SourceValueTooLarge(
+        f"{exc}; raise {MAX_VALUE_SETTING} (bytes) to extract it"
+        if exc.what.endswith(f"({MAX_VALUE_SETTING})")
+        else str(exc),
+        tenant=tenant.tenant_id,
+        table=table.name,
+        column=exc.column,
+    )
+
+
 def _to_batch(
     tenant: TenantConfig, table: TableConfig, schema: pa.Schema, rows: list
 ) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True))
     arrays = []
+    limit = max_value_bytes()
     for index, field in enumerate(schema):
         try:
             arrays.append(to_arrow_column(columns[index], field.type))
+            _check_sizes(field, arrays[-1], limit)
+        except ValueTooLargeError as exc:
+            raise _too_large(tenant, table, exc) from None
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
             raise SourceError(
                 f"value does not fit the declared type {field.type}: {exc}",
@@ -344,6 +377,22 @@ def _to_batch(
                 column=field.name,
             ) from exc
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _check_sizes(field: pa.Field, array: pa.Array, limit: int) -> None:
+    """The generic path's values arrive whole from the driver (its own limits,
+    e.g. MariaDB's max_allowed_packet, apply first); one over the extract's
+    maximum is refused here, as on the COPY path. Only text can be that large,
+    and only a batch whose text buffer exceeds the limit is looked into."""
+    if not pa.types.is_string(field.type) or array.buffers()[2] is None:
+        return
+    if array.buffers()[2].size <= limit:
+        return
+    largest = pc.max(pc.binary_length(array)).as_py() or 0
+    if largest > limit:
+        raise ValueTooLargeError(
+            field.name, largest, limit, f"the extract's maximum ({MAX_VALUE_SETTING})"
+        )
 
 
 def _discard(lake: Lake, folder: str) -> None:
@@ -371,8 +420,3 @@ def _describe_window(window: Window | None) -> str:
     start = window.start.isoformat() if window.start else "-inf"
     end = window.end.isoformat() if window.end else "now"
     return f"[{start}, {end})"
-
-
-def _scrub(exc: Exception, connector: Connector) -> str:
-    """The driver's message without the password, should a driver echo it."""
-    return connector.credentials.scrub(str(getattr(exc, "orig", None) or exc).strip())

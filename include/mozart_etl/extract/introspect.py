@@ -21,11 +21,12 @@ from sqlalchemy.dialects import mysql
 
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import ColumnConfig, TableConfig
-from mozart_etl.errors import SourceError
+from mozart_etl.errors import SourceSchemaError
 from mozart_etl.extract.connectors.base import Connector
 
 PORTABLE = {str(kind) for kind in ColumnType if kind != ColumnType.DECIMAL}
 _DECIMAL = re.compile(r"^decimal(?:\((\d+),(\d+)\))?$")
+
 
 # PostgreSQL type names (a query's result description) → portable text.
 _PG_NAMES = {
@@ -46,12 +47,6 @@ _PG_NAMES = {
     "jsonb": "string",
     "uuid": "string",
 }
-
-
-class SourceSchemaError(SourceError):
-    """The source's columns do not match the declaration: a retry cannot help."""
-
-    terminal = True
 
 
 def portable_type(kind: sa.types.TypeEngine[Any]) -> str:

@@ -44,10 +44,11 @@ from pyiceberg.table import Table
 
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ReconcileMismatch, SourceError
+from mozart_etl.errors import ReconcileMismatch
 from mozart_etl.extract.connectors import Connector
 from mozart_etl.extract.extractor import read_source
 from mozart_etl.extract.query import Window, tenant_select
+from mozart_etl.extract.source_errors import source_error
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.versions import (
     VALID_FROM,
@@ -456,11 +457,11 @@ def _source_figures(
         with engine.connect() as conn:
             count, value = conn.execute(query).one()
     except sa.exc.SQLAlchemyError as exc:
-        raise SourceError(
-            f"counting {connector.describe()} failed: "
-            f"{connector.credentials.scrub(str(getattr(exc, 'orig', None) or exc))}",
-            tenant=tenant.tenant_id,
-            table=table.name,
+        # Terminal (access, a missing table or column) or retryable by the
+        # driver's error code, like the extract's read; never chained (the
+        # driver's traceback may echo connection settings).
+        raise source_error(
+            exc, connector, doing="counting", tenant=tenant.tenant_id, table=table.name
         ) from None
     finally:
         engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.credentials import Credentials
-from mozart_etl.errors import MozartError
+from mozart_etl.errors import ConfigError, MozartError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,11 +27,50 @@ class DriverNotInstalled(MozartError):
 
 
 class ColumnConversionError(ValueError):
-    """A value that does not fit its declared type (`column`, when known)."""
+    """A value that does not fit its declared type (`column`, when known), or,
+    `type_error` False, data that did not parse at all: the message must not
+    blame the declared type for that."""
 
-    def __init__(self, message: str, column: str | None) -> None:
+    def __init__(
+        self, message: str, column: str | None, *, type_error: bool = True
+    ) -> None:
         super().__init__(message)
         self.column = column
+        self.type_error = type_error
+
+
+MAX_VALUE_SETTING = "MOZART_MAX_VALUE_BYTES"
+"""The largest value (bytes as the source sends it) an extract accepts."""
+DEFAULT_MAX_VALUE_BYTES = 1 << 30
+"""1 GiB: PostgreSQL's own limit for one value, and half of what one Arrow
+string array can hold (32-bit offsets), so a block with such a value still
+parses. A value above it would otherwise be held whole in memory first."""
+
+
+def max_value_bytes() -> int:
+    """The configured maximum (`MOZART_MAX_VALUE_BYTES`), read per extract so
+    an operator can raise it for one run."""
+    text = os.environ.get(MAX_VALUE_SETTING)
+    if not text:
+        return DEFAULT_MAX_VALUE_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(
+            f"{MAX_VALUE_SETTING} must be a number of bytes, not {text!r}"
+        ) from None
+    if value <= 0:
+        raise ConfigError(f"{MAX_VALUE_SETTING} must be positive, not {value}")
+    return value
+
+
+class ValueTooLargeError(ValueError):
+    """A value in `column` of at least `size` bytes, over `limit` (the extract's
+    maximum, or a server's): raised where it is met, named by the extractor."""
+
+    def __init__(self, column: str | None, size: int, limit: int, what: str) -> None:
+        super().__init__(f"a value of at least {size} bytes, over {what} of {limit}")
+        self.column, self.size, self.limit, self.what = column, size, limit, what
 
 
 def import_driver(module: str, hint: str) -> ModuleType:

@@ -18,6 +18,12 @@ MOZART_PG_COPY_CLIENT=psycopg) psycopg reads the COPY here. Both run the same
 statement with the same session settings; the password reaches `psql` only
 through its environment (PGPASSWORD), never its argv.
 
+Values of any size: pyarrow cuts its input into blocks and cannot parse a row
+longer than one block ("straddling object straddles two block boundaries"), so
+`_CopyStream` hands it whole rows only; see there. A value over the extract's
+maximum (`MOZART_MAX_VALUE_BYTES`) stops the read with `ValueTooLargeError`,
+naming its column, before it is held whole.
+
 The SELECT is the generated one (query.py); COPY takes no parameters, so its
 bound values are merged in by psycopg's client-side binding (`mogrify`), which
 escapes them as literals: nothing is pasted.
@@ -43,12 +49,18 @@ import sqlalchemy as sa
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from mozart_etl.extract.connectors.base import ColumnConversionError
+from mozart_etl.extract.connectors.base import (
+    MAX_VALUE_SETTING,
+    ColumnConversionError,
+    ValueTooLargeError,
+    max_value_bytes,
+)
 
 # One pyarrow block: ~9k rows of a 13-column table; batches are small, the
 # extractor gathers them into large Parquet row groups. One parsing thread: on
 # the bench table it parsed as fast as the thread pool with 25 % less CPU, which
-# the server and psql need on a small machine.
+# the server and psql need on a small machine. A row longer than a block makes
+# a block of its own, as long as the row (`_CopyStream`).
 BLOCK_BYTES = 1 << 20
 
 _SETTINGS = {
@@ -77,6 +89,12 @@ _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 # block may be either, so it counts as one (a needless unescape pass at worst).
 _ESCAPE_IN_BLOCK = re.compile(rb"\\(?:[^N]|\Z)")
 _PSQL_PREFIX = re.compile(r"^(psql: error: )?(ERROR|FATAL):\s+")
+# psql runs with VERBOSITY=verbose so the server's error names its SQLSTATE
+# (`ERROR:  42501: permission denied for table t`): the error is then raised as
+# psycopg's class for that state, classified like the in-process path's.
+_PSQL_STATE = re.compile(r"^(?:psql: error: )?(?:ERROR|FATAL):\s+([0-9A-Z]{5}): ")
+# pyarrow errors that are about the data's shape, not a value's type.
+_NOT_PARSED = re.compile(r"CSV parse error|straddl")
 _CSV_COLUMN = re.compile(r"CSV column #(\d+)")
 
 
@@ -101,10 +119,10 @@ def copy_batches(
                 sql.SQL("SELECT set_config({}, {}, true)").format(name, value)
             )
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            yield from _parse(_CopyStream(_gather(copy)), schema)
+            yield from _parse(_CopyStream(_gather(copy), schema.names), schema)
         return
     with _psql_copy(psql, driver, statement.as_string(driver)) as read:
-        yield from _parse(_CopyStream(read), schema)
+        yield from _parse(_CopyStream(read, schema.names), schema)
 
 
 def _parse(stream: _CopyStream, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
@@ -113,7 +131,7 @@ def _parse(stream: _CopyStream, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     except pa.ArrowInvalid as exc:
         if stream.bytes_read == 0:
             return  # no rows: pyarrow refuses an empty input
-        raise ColumnConversionError(str(exc), _column_of(exc, schema)) from exc
+        raise _conversion_error(exc, schema) from exc
     strings = [i for i, field in enumerate(schema) if _is_string(field.type)]
     while True:
         try:
@@ -121,7 +139,7 @@ def _parse(stream: _CopyStream, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         except StopIteration:
             break
         except pa.ArrowInvalid as exc:
-            raise ColumnConversionError(str(exc), _column_of(exc, schema)) from exc
+            raise _conversion_error(exc, schema) from exc
         # Only string values can hold a backslash, and the block a batch
         # came from is read before the batch is parsed.
         yield _unescape(batch, strings) if stream.saw_backslash else batch
@@ -174,7 +192,8 @@ def psql_invocation(
     env.pop("PGPASSWORD", None)
     if info.password:
         env["PGPASSWORD"] = info.password
-    argv = [psql, "--no-psqlrc", "--quiet", "--dbname", conninfo, "-c", statement]
+    argv = [psql, "--no-psqlrc", "--quiet", "--set=VERBOSITY=verbose"]
+    argv += ["--dbname", conninfo, "-c", statement]
     return argv, env
 
 
@@ -202,7 +221,7 @@ def _psql_copy(
         raise
     _, stderr = process.communicate()
     if process.returncode != 0:
-        raise psycopg.OperationalError(_psql_message(stderr))
+        raise _psql_error(stderr)
 
 
 def _open_reader(stream: _CopyStream, schema: pa.Schema) -> pcsv.CSVStreamingReader:
@@ -224,11 +243,24 @@ def _open_reader(stream: _CopyStream, schema: pa.Schema) -> pcsv.CSVStreamingRea
     )
 
 
-def _psql_message(stderr: bytes) -> str:
-    """psql's error as the server (or libpq) put it, like psycopg reports it."""
+def _psql_error(stderr: bytes) -> psycopg.Error:
+    """psql's error as psycopg would raise it: the class of the server's
+    SQLSTATE (so it is classified like the in-process path's), the message
+    as the server (or libpq) put it."""
     lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    state = _PSQL_STATE.match(lines[0]) if lines else None
+    if state is not None:
+        lines[0] = lines[0][: state.start(1)] + lines[0][state.end() :]
+    lines = [line for line in lines if not line.startswith("LOCATION:")]
     message = " ".join(line.strip() for line in lines) or "psql failed"
-    return _PSQL_PREFIX.sub("", message)
+    message = _PSQL_PREFIX.sub("", message)
+    if state is None:
+        return psycopg.OperationalError(message)
+    try:
+        kind = psycopg.errors.lookup(state.group(1))
+    except KeyError:
+        return psycopg.OperationalError(message)
+    return kind(message)
 
 
 def _gather(copy: psycopg.Copy) -> Callable[[int], bytes]:
@@ -236,32 +268,73 @@ def _gather(copy: psycopg.Copy) -> Callable[[int], bytes]:
     pyarrow asks for blocks, so rows are gathered up to the block size."""
     rows = iter(copy)
 
-    def read(size: int = -1) -> bytes:
-        buffer = bytearray()
+    def read(size: int = -1) -> bytearray:
+        buffer = bytearray()  # pyarrow takes any buffer: no copy into bytes
         for data in rows:
             buffer += data
             if 0 <= size <= len(buffer):
                 break
-        return bytes(buffer)
+        return buffer
 
     return read
 
 
 class _CopyStream:
-    """A read-only file over COPY data that notes whether any backslash (an
-    escaped character) went by."""
+    """A read-only file over COPY data that hands pyarrow whole rows only, and
+    notes whether any backslash (an escaped character) went by.
+
+    pyarrow's CSV reader parses a block of any size but fails on a row that
+    does not end in the block after the one it starts in ("straddling object
+    straddles two block boundaries"): before this, a 2.2 MB text value could
+    never be extracted. A block that ends at a row's end never straddles. So
+    each read returns the data up to its last newline (COPY text escapes
+    newlines in values: every newline ends a row) and keeps the rest for the
+    next read; a row longer than one read is gathered whole and returned as a
+    block of its own. The block grows to the largest row only when such a row
+    comes by: memory is bounded by the largest row (plus one read), and a
+    table of normal rows is read in 1 MiB blocks exactly as before (one copy
+    of each pipe read to move its partial row; psycopg's reads are whole rows
+    already and pass as they are). Chosen over sizing the block up front, which
+    needs the largest value first (a scan of the table), and over reopening
+    the reader with a larger block on the error: the rows it had read are gone
+    from the pipe.
+
+    A value over `limit` bytes (as COPY text, escapes included) stops the read
+    with ValueTooLargeError naming its column, before it is held whole."""
 
     closed = False
 
-    def __init__(self, read: Callable[[int], bytes]) -> None:
+    def __init__(
+        self,
+        read: Callable[[int], bytes | bytearray],
+        names: list[str] | None = None,
+        limit: int | None = None,
+    ) -> None:
         self._read = read
+        self._names = names or []
+        self._limit = max_value_bytes() if limit is None else limit
+        self._rest: bytes = b""
         self.bytes_read = 0
         self.saw_backslash = False
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int = -1) -> bytes | bytearray:
+        data = self._pull(size)
+        if not data:
+            rest, self._rest = self._rest, b""
+            return rest  # a last row without its newline: pyarrow judges it
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            return self._long_row(data, size)
+        if not self._rest and end == len(data):
+            return data
+        rows = b"".join((self._rest, memoryview(data)[:end]))
+        self._rest = bytes(data[end:])
+        return rows
+
+    def _pull(self, size: int) -> bytes | bytearray:
         data = self._read(size)
         self.bytes_read += len(data)
-        # Searched per block: cheap next to checking every string of every batch,
+        # Searched per read: cheap next to checking every string of every batch,
         # and a third of the CPU of counting backslashes and `\\N`s (0.05 vs
         # 0.15 s for the 108 MB of the 1M-row bench table, with a NULL in every
         # 17th row).
@@ -269,11 +342,66 @@ class _CopyStream:
             self.saw_backslash = True
         return data
 
+    def _long_row(self, start: bytes | bytearray, size: int) -> bytearray:
+        """The row `start` begins (after the kept partial row), read to its end;
+        bytearray grows in place (mremap), so it is not copied as it grows."""
+        values = _ValueSizes(self._names, self._limit)
+        row = bytearray()
+        for piece in (self._rest, start):
+            values.add(piece, len(piece))
+            row += piece
+        self._rest = b""
+        while True:
+            more = self._pull(max(size, BLOCK_BYTES))
+            if not more:
+                return row
+            end = more.find(b"\n")
+            if end < 0:
+                values.add(more, len(more))
+                row += more
+                continue
+            values.add(more, end)
+            row += memoryview(more)[: end + 1]
+            self._rest = bytes(more[end + 1 :])
+            return row
+
     def readable(self) -> bool:
         return True
 
     def close(self) -> None:
         self.closed = True
+
+
+class _ValueSizes:
+    """The size of the value being read in a long row, across reads: raises
+    ValueTooLargeError once one exceeds the limit (its column named)."""
+
+    def __init__(self, names: list[str], limit: int) -> None:
+        self.names, self.limit = names, limit
+        self.index = 0
+        self.length = 0
+
+    def add(self, piece: bytes | bytearray, stop: int) -> None:
+        start = 0
+        while True:
+            tab = piece.find(b"\t", start, stop)
+            end = stop if tab < 0 else tab
+            self.length += end - start
+            if self.length > self.limit:
+                column = (
+                    self.names[self.index] if self.index < len(self.names) else None
+                )
+                raise ValueTooLargeError(
+                    column,
+                    self.length,
+                    self.limit,
+                    f"the extract's maximum ({MAX_VALUE_SETTING})",
+                )
+            if tab < 0:
+                return
+            self.index += 1
+            self.length = 0
+            start = tab + 1
 
 
 def _driver_connection(conn: sa.Connection) -> psycopg.Connection[Any]:
@@ -308,6 +436,16 @@ def _unescape(batch: pa.RecordBatch, strings: list[int]) -> pa.RecordBatch:
 def _unescape_one(match: re.Match[str]) -> str:
     char = match.group(1)
     return _ESCAPES.get(char, char)
+
+
+def _conversion_error(exc: pa.ArrowInvalid, schema: pa.Schema) -> ColumnConversionError:
+    """pyarrow's error: a value that does not convert to its column's type, or
+    COPY data that does not parse (`type_error` False: not the type's fault)."""
+    return ColumnConversionError(
+        str(exc),
+        _column_of(exc, schema),
+        type_error=not _NOT_PARSED.search(str(exc)),
+    )
 
 
 def _column_of(exc: Exception, schema: pa.Schema) -> str | None:

@@ -1,0 +1,123 @@
+"""Whether a source failure is worth a retry: one classifier for every read of
+the source (the extract, the key scan, the reconcile's count).
+
+A retry helps when the network, the server or a lock was in the way; it cannot
+help when the server refused the credentials or the grants, or when the table
+or a declared column is not there: those fail the task at once instead of
+sitting in `up_for_retry` for the retry delay, twice. The decision is made on
+the driver's error codes (psycopg's SQLSTATE, PyMySQL's errno); SQLite has
+only one code for both "no such table" and a syntax error, so its message text
+decides. Anything not listed is retryable: a wrongly retried error costs a few
+minutes, a wrongly terminal one a missed production day.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from mozart_etl.errors import SourceAccessDenied, SourceError, SourceSchemaError
+from mozart_etl.extract.connectors.base import Connector
+
+
+class Cause(StrEnum):
+    ACCESS = "access"
+    """Credentials, privileges or the database itself: terminal."""
+    SCHEMA = "schema"
+    """No such table or column: terminal."""
+    TRANSIENT = "transient"
+    """Network, server shutdown, locks, anything else: retryable."""
+
+
+_PG_STATES = {
+    "28P01": Cause.ACCESS,  # invalid_password
+    "28000": Cause.ACCESS,  # invalid_authorization_specification
+    "3D000": Cause.ACCESS,  # invalid_catalog_name (no such database)
+    "42501": Cause.ACCESS,  # insufficient_privilege
+    "42P01": Cause.SCHEMA,  # undefined_table
+    "42703": Cause.SCHEMA,  # undefined_column
+}
+# libpq reports a failed login as text only (psycopg's OperationalError has no
+# SQLSTATE then), so the server's FATAL messages stand for their codes. They
+# are English unless the server's lc_messages says otherwise; a translated
+# one is classified retryable, the safe side.
+_PG_LOGIN = re.compile(
+    r"FATAL:\s+(password authentication failed|role \".*\" does not exist|"
+    r"role \".*\" is not permitted to log in|database \".*\" does not exist|"
+    r"permission denied for database|no pg_hba\.conf entry)"
+)
+_MYSQL_ERRNOS = {
+    1044: Cause.ACCESS,  # ER_DBACCESS_DENIED_ERROR
+    1045: Cause.ACCESS,  # ER_ACCESS_DENIED_ERROR
+    1049: Cause.ACCESS,  # ER_BAD_DB_ERROR
+    1142: Cause.ACCESS,  # ER_TABLEACCESS_DENIED_ERROR
+    1143: Cause.ACCESS,  # ER_COLUMNACCESS_DENIED_ERROR
+    1146: Cause.SCHEMA,  # ER_NO_SUCH_TABLE
+    1054: Cause.SCHEMA,  # ER_BAD_FIELD_ERROR
+}
+_SQLITE = re.compile(r"^no such (table|column)\b")
+_COLUMN = (
+    re.compile(r'column "([^"]+)" does not exist'),  # PostgreSQL, unqualified
+    re.compile(r"column (?:\w+\.)+(\w+) does not exist"),  # PostgreSQL, t.c
+    re.compile(r"Unknown column '(?:[^']*\.)?([^'.]+)' in"),  # MySQL/MariaDB
+    re.compile(r"no such column: (?:\w+\.)?(\S+)"),  # SQLite
+)
+
+
+def classify(exc: BaseException) -> Cause:
+    """The cause of a driver error (or SQLAlchemy's wrapper of one)."""
+    error = getattr(exc, "orig", None) or exc
+    module = type(error).__module__
+    if module.startswith("psycopg"):
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str):
+            return _PG_STATES.get(state, Cause.TRANSIENT)
+        return Cause.ACCESS if _PG_LOGIN.search(str(error)) else Cause.TRANSIENT
+    # (SQLAlchemy also sets `sqlstate` on PyMySQL's errors: the errno is finer.)
+    if module.startswith("pymysql") or module.startswith("MySQLdb"):
+        args = getattr(error, "args", ())
+        code = args[0] if args and isinstance(args[0], int) else None
+        return _MYSQL_ERRNOS.get(code, Cause.TRANSIENT) if code else Cause.TRANSIENT
+    if module == "sqlite3" and _SQLITE.match(str(error)):
+        return Cause.SCHEMA
+    return Cause.TRANSIENT
+
+
+def missing_column(message: str) -> str | None:
+    """The column a "no such column" message names, if it names one."""
+    for pattern in _COLUMN:
+        found = pattern.search(message)
+        if found:
+            return found.group(1)
+    return None
+
+
+def source_error(
+    exc: BaseException, connector: Connector, *, doing: str, tenant: str, table: str
+) -> SourceError:
+    """The MozartError for a failed read of the source: terminal or not as
+    `classify` says, the driver's message scrubbed of the password, and what to
+    fix when a retry cannot help. Callers raise it `from None`: the driver's
+    exception (and its traceback) may echo connection settings."""
+    error = getattr(exc, "orig", None) or exc
+    text = connector.credentials.scrub(str(error).strip())
+    head = f"{doing} {connector.describe()} failed: {text}"
+    cause = classify(exc)
+    if cause is Cause.ACCESS:
+        return SourceAccessDenied(
+            f"{head} (the source refused the user, the database or the grants; "
+            "a retry cannot help: fix the source credentials or grant SELECT)",
+            tenant=tenant,
+            table=table,
+        )
+    if cause is Cause.SCHEMA:
+        column = missing_column(text)
+        what = f"column {column!r}" if column else "table"
+        return SourceSchemaError(
+            f"{head} (the source has no such {what}; a retry cannot help: fix "
+            "the source or the table's declaration in tenant.yaml)",
+            tenant=tenant,
+            table=table,
+            column=column,
+        )
+    return SourceError(head, tenant=tenant, table=table)
