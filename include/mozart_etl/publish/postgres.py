@@ -19,6 +19,28 @@ target table as it was:
 A missing target table is created from the mart's columns (with the upsert key
 as its primary key). Identifiers are quoted, values bound or copied; the
 password is never logged nor returned.
+
+Concurrency: one writer per table at a time. Two attempts publishing the same
+tables at once (a retry overlapping a slow first try, a manual re-run, two DAG
+runs) would otherwise both commit: under READ COMMITTED each `DELETE … WHERE
+day = D` misses the other's uncommitted rows, and the table ends with the slice
+twice; two first publishes race on `CREATE SCHEMA` / `CREATE TABLE` and one fails
+on a unique violation in the catalog. So, first thing in the transaction, publish
+takes a transaction-level advisory lock per target table,
+`pg_advisory_xact_lock(hashtextextended('mozart-etl publish "aps"."mart_wip"',
+0))` (both names always double-quoted, inner quotes doubled: an APS-side job can
+take the same key in plain SQL), in ascending key order so that publishes of
+overlapping table sets never deadlock; a missing schema is created under a lock
+of its own (`… publish "<schema>"`), taken only then and after the table locks.
+The second attempt waits (logged, with the holder's pid), then runs on a fresh
+statement snapshot: it sees the first one's commit, deletes its rows, and the
+table holds one copy. The transaction is pinned to READ COMMITTED for that
+reason (under REPEATABLE READ the snapshot would predate the wait).
+Commit, rollback or the death of the attempt (its session ends) releases the
+locks; readers never take them, so they read the old rows until the commit as
+before. A wait longer than `lock_timeout` (default LOCK_TIMEOUT_SECONDS; the
+publish task has no execution timeout of its own) fails with a retryable
+PublishError saying another publish of the same table holds it.
 """
 
 from __future__ import annotations
@@ -47,6 +69,13 @@ from mozart_etl.publish.warehouse import (
 log = logging.getLogger(__name__)
 
 PLAN_VER_COLUMN = "plan_ver"
+LOCK_TIMEOUT_SECONDS = 600.0
+"""How long a publish waits for another publish of the same table to commit:
+longer than any publish of the marts takes, short enough that a stuck holder
+(a client gone without its TCP connection closing) fails the task, which then
+retries, instead of leaving it waiting with no end."""
+LOCK_PREFIX = "mozart-etl publish "
+"""Namespaces publish's advisory-lock keys from other users of advisory locks."""
 
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 PG_TYPES = {
@@ -140,9 +169,12 @@ def publish_marts(
     day: date,
     target: PostgresTarget,
     plan_ver: str | None = None,
+    *,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> PublishResult:
     """Write every mart of the tenant's `publish:` block, all in one transaction
-    (`plan_ver`: the run's plan version, for marts in mode replace_plan_ver)."""
+    (`plan_ver`: the run's plan version, for marts in mode replace_plan_ver;
+    `lock_timeout`: seconds to wait for another publish of the same tables)."""
     config = tenant.publish
     if config is None:
         raise ConfigError("the tenant has no `publish:` block", tenant=tenant.tenant_id)
@@ -155,17 +187,19 @@ def publish_marts(
         target.describe(),
         config.schema_,
     )
+    tables = [mart.target_table for mart in config.marts]
     try:
-        with (
-            MartReader(tenant) as reader,
-            target.connect() as conn,
-            conn.transaction(),
-        ):
-            _ensure_schema(conn, config.schema_)
-            published = [
-                _publish_mart(conn, reader, tenant, mart, day, plan_ver)
-                for mart in config.marts
-            ]
+        with MartReader(tenant) as reader, target.connect() as conn:
+            # The statements after the lock wait must see the other attempt's
+            # commit: a fresh snapshot per statement, whatever the server default.
+            conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+            with conn.transaction():
+                _lock_tables(conn, tenant, config.schema_, tables, lock_timeout)
+                _ensure_schema(conn, tenant, config.schema_, lock_timeout)
+                published = [
+                    _publish_mart(conn, reader, tenant, mart, day, plan_ver)
+                    for mart in config.marts
+                ]
     except psycopg.Error as exc:
         raise _publish_error(exc, target, tenant) from None
     result = PublishResult(
@@ -196,11 +230,114 @@ def _publish_error(
     )
 
 
-def _ensure_schema(conn: psycopg.Connection, schema: str) -> None:
-    exists = conn.execute(
-        "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]
+def _lock_tables(
+    conn: psycopg.Connection,
+    tenant: TenantConfig,
+    schema: str,
+    tables: list[str],
+    timeout: float,
+) -> None:
+    """Hold the publish lock of every target table until the transaction ends.
+
+    Ascending key order (not the configured order) is what keeps two publishes
+    of overlapping table sets, e.g. [a, b] and [b, a], from deadlocking."""
+    labels = {_lock_text(conn, schema, table): f"{schema}.{table}" for table in tables}
+    keys = conn.execute(
+        "SELECT name, hashtextextended(name, 0) AS key "
+        "FROM unnest(%s::text[]) AS name ORDER BY key",
+        [list(labels)],
+    ).fetchall()
+    for text, key in keys:
+        _advisory_lock(conn, tenant, key, labels[text], "table", timeout)
+
+
+def _lock_text(conn: psycopg.Connection, schema: str, table: str | None) -> str:
+    """The text the lock key hashes: the prefix and the quoted name."""
+    name = sql.Identifier(schema) if table is None else sql.Identifier(schema, table)
+    return LOCK_PREFIX + name.as_string(conn)
+
+
+def _advisory_lock(
+    conn: psycopg.Connection,
+    tenant: TenantConfig,
+    key: int,
+    label: str,
+    kind: str,
+    timeout: float,
+) -> None:
+    """Take one transaction-level advisory lock, waiting at most `timeout` s.
+
+    Tried without waiting first, so a wait (two attempts overlapping, which
+    the operator may want to know about) is logged with who holds the lock."""
+    row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [key]).fetchone()
+    if row is not None and row[0]:
+        return
+    holder = _lock_holder(conn, key)
+    log.warning(
+        "waiting for the publish lock of %s: another publish of the same %s "
+        "holds it (%s); waiting up to %g s",
+        label,
+        kind,
+        holder,
+        timeout,
+    )
+    started = time.perf_counter()
+    row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+    previous = row[0] if row else "0"
+    # Local to the transaction, and set back once the lock is held: the wait
+    # for the lock is bounded, the publish's own statements are not.
+    milliseconds = f"{max(1, round(timeout * 1000))}ms"
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", [milliseconds])
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+    except psycopg.errors.LockNotAvailable:
+        raise PublishError(
+            f"publish gave up on {label} after {timeout:g} s: another publish "
+            f"of the same {kind} holds it ({holder}); nothing was changed, a retry "
+            "publishes once it has committed",
+            tenant=tenant.tenant_id,
+            table=label,
+        ) from None
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+    log.info(
+        "publish lock of %s acquired after %.2f s",
+        label,
+        time.perf_counter() - started,
+    )
+
+
+def _lock_holder(conn: psycopg.Connection, key: int) -> str:
+    """Who holds advisory lock `key` in this database, for the logs."""
+    row = conn.execute(
+        "SELECT l.pid, a.application_name, a.xact_start "
+        "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database "
+        "WHERE datname = current_database()) "
+        "AND (l.classid::bigint << 32 | l.objid::bigint) = %s",
+        [key],
     ).fetchone()
-    if exists is None:
+    if row is None:
+        return "its holder just released it"
+    pid, application, since = row
+    started = f", in a transaction since {since:%H:%M:%S %Z}" if since else ""
+    return f"pid {pid} ({application or 'no application name'}){started}"
+
+
+def _ensure_schema(
+    conn: psycopg.Connection, tenant: TenantConfig, schema: str, timeout: float
+) -> None:
+    """Create the schema if missing; two first publishes into it, even of
+    different tables, take its lock so only one runs CREATE SCHEMA."""
+    query = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+    if conn.execute(query, [schema]).fetchone() is not None:
+        return
+    row = conn.execute(
+        "SELECT hashtextextended(%s, 0)", [_lock_text(conn, schema, None)]
+    ).fetchone()
+    assert row is not None
+    _advisory_lock(conn, tenant, row[0], schema, "schema", timeout)
+    if conn.execute(query, [schema]).fetchone() is None:  # a fresh snapshot
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
 
 
