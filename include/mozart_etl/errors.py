@@ -64,6 +64,15 @@ class SourceAccessDenied(SourceError):
     terminal = True
 
 
+class SourceValueRejected(SourceError):
+    """A source value does not fit its column's declared type (an undecodable
+    decimal, invalid UTF-8, a date out of range): a retry reads the same row,
+    so it fails at once, naming the column; fix the row or the declaration,
+    then clear the day."""
+
+    terminal = True
+
+
 class SourceValueTooLarge(SourceError):
     """A value is larger than a limit (the extract's configured maximum, or a
     server's): the same rows hit the same limit on a retry, so it fails at once,

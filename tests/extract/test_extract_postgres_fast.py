@@ -496,8 +496,11 @@ def test_error_in_the_middle_of_a_copy_is_a_source_error(
 
     assert str(info.value) == (
         f"[tenant=acme table=q] reading postgresql {POSTGRES_HOST}:{POSTGRES_PORT}/"
-        f"{postgres_db} failed: division by zero"
+        f"{postgres_db} failed: division by zero (the source's data fails the "
+        "read; a retry reads the same rows: fix the row, the query or the "
+        "column's declaration, then clear the day)"
     )
+    assert info.value.terminal  # SQLSTATE class 22, a data exception
     assert not (
         tmp_path
         / "lake"

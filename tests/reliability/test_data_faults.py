@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from mozart_etl.errors import LoadRejected, SourceError
+from mozart_etl.errors import LoadRejected, SourceValueRejected
 from mozart_etl.lake import ExtractManifest
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import load_partition
@@ -164,15 +164,19 @@ def test_undecodable_values_fail_the_extract_naming_the_column(
         conn.execute(statement)
     conn.close()
 
-    with pytest.raises(SourceError) as caught:
+    # No retry reads another row: the task fails at once (AirflowFailException).
+    with pytest.raises(AirflowFailException) as caught:
         run_table(folder, "lots", DAYS[1], "bad")
+    assert isinstance(caught.value.__cause__, SourceValueRejected)
 
     message = str(caught.value)
     assert "tenant=acme table=lots" in message, message
     assert column in message, message
     assert _raw_state(folder) == before
     lost, dups = raw_figures(open_catalog(tenant_of(folder)), RAW, KEY, keys(rows))
-    chaos.record(lost=lost, dups=dups, cause=f"SourceError names {column}")
+    chaos.record(
+        lost=lost, dups=dups, cause=f"SourceValueRejected names {column}, fails at once"
+    )
     assert (lost, dups) == (0, 0)
 
 

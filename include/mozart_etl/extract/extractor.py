@@ -20,7 +20,12 @@ import sqlalchemy as sa
 
 from mozart_etl.calendar import ProductionDay
 from mozart_etl.config.models import KEY_SCAN, TableConfig, TenantConfig
-from mozart_etl.errors import LakeWriteError, SourceError, SourceValueTooLarge
+from mozart_etl.errors import (
+    LakeWriteError,
+    SourceError,
+    SourceValueRejected,
+    SourceValueTooLarge,
+)
 from mozart_etl.extract.connectors import Connector, DriverNotInstalled
 from mozart_etl.extract.connectors.base import (
     MAX_VALUE_SETTING,
@@ -336,7 +341,7 @@ def _named(
                 column=exc.column,
             ) from exc
         declared = arrow_schema(table).field(exc.column).type if exc.column else ""
-        raise SourceError(
+        raise SourceValueRejected(
             f"value does not fit the declared type {declared}: {exc}",
             tenant=tenant.tenant_id,
             table=table.name,
@@ -370,7 +375,7 @@ def _to_batch(
         except ValueTooLargeError as exc:
             raise _too_large(tenant, table, exc) from None
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-            raise SourceError(
+            raise SourceValueRejected(
                 f"value does not fit the declared type {field.type}: {exc}",
                 tenant=tenant.tenant_id,
                 table=table.name,

@@ -16,7 +16,12 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from mozart_etl.errors import SourceAccessDenied, SourceError, SourceSchemaError
+from mozart_etl.errors import (
+    SourceAccessDenied,
+    SourceError,
+    SourceSchemaError,
+    SourceValueRejected,
+)
 from mozart_etl.extract.connectors.base import Connector
 
 
@@ -25,6 +30,9 @@ class Cause(StrEnum):
     """Credentials, privileges or the database itself: terminal."""
     SCHEMA = "schema"
     """No such table or column: terminal."""
+    VALUE = "value"
+    """A value the driver cannot decode or convert (invalid UTF-8, a number
+    out of range): the same row comes back on a retry, terminal."""
     TRANSIENT = "transient"
     """Network, server shutdown, locks, anything else: retryable."""
 
@@ -54,13 +62,17 @@ _MYSQL_ERRNOS = {
     1143: Cause.ACCESS,  # ER_COLUMNACCESS_DENIED_ERROR
     1146: Cause.SCHEMA,  # ER_NO_SUCH_TABLE
     1054: Cause.SCHEMA,  # ER_BAD_FIELD_ERROR
+    1366: Cause.VALUE,  # ER_TRUNCATED_WRONG_VALUE_FOR_FIELD (bad string value)
+    1292: Cause.VALUE,  # ER_TRUNCATED_WRONG_VALUE
 }
 _SQLITE = re.compile(r"^no such (table|column)\b")
+_SQLITE_VALUE = re.compile(r"^Could not decode to UTF-8 column '([^']+)'")
 _COLUMN = (
     re.compile(r'column "([^"]+)" does not exist'),  # PostgreSQL, unqualified
     re.compile(r"column (?:\w+\.)+(\w+) does not exist"),  # PostgreSQL, t.c
     re.compile(r"Unknown column '(?:[^']*\.)?([^'.]+)' in"),  # MySQL/MariaDB
     re.compile(r"no such column: (?:\w+\.)?(\S+)"),  # SQLite
+    _SQLITE_VALUE,
 )
 
 
@@ -71,6 +83,8 @@ def classify(exc: BaseException) -> Cause:
     if module.startswith("psycopg"):
         state = getattr(error, "sqlstate", None)
         if isinstance(state, str):
+            if state.startswith("22"):  # class 22: data exception
+                return Cause.VALUE
             return _PG_STATES.get(state, Cause.TRANSIENT)
         return Cause.ACCESS if _PG_LOGIN.search(str(error)) else Cause.TRANSIENT
     # (SQLAlchemy also sets `sqlstate` on PyMySQL's errors: the errno is finer.)
@@ -80,11 +94,14 @@ def classify(exc: BaseException) -> Cause:
         return _MYSQL_ERRNOS.get(code, Cause.TRANSIENT) if code else Cause.TRANSIENT
     if module == "sqlite3" and _SQLITE.match(str(error)):
         return Cause.SCHEMA
+    if module == "sqlite3" and _SQLITE_VALUE.match(str(error)):
+        return Cause.VALUE
     return Cause.TRANSIENT
 
 
 def missing_column(message: str) -> str | None:
-    """The column a "no such column" message names, if it names one."""
+    """The column a "no such column" (or "cannot decode") message names, if
+    it names one."""
     for pattern in _COLUMN:
         found = pattern.search(message)
         if found:
@@ -116,6 +133,16 @@ def source_error(
         return SourceSchemaError(
             f"{head} (the source has no such {what}; a retry cannot help: fix "
             "the source or the table's declaration in tenant.yaml)",
+            tenant=tenant,
+            table=table,
+            column=column,
+        )
+    if cause is Cause.VALUE:
+        column = missing_column(text)
+        return SourceValueRejected(
+            f"{head} (the source's data fails the read; a retry reads the same "
+            "rows: fix the row, the query or the column's declaration, then "
+            "clear the day)",
             tenant=tenant,
             table=table,
             column=column,
