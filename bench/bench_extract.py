@@ -160,7 +160,9 @@ def ours(database: str, table: str, workdir: str) -> int:
         tenant.source.type, Credentials.from_settings(tenant.source)
     )
     day = production_day(date(2026, 1, 1), "UTC")
-    manifest = extract_table(tenant, tenant.table("lot_history"), day, connector)
+    manifest = extract_table(
+        tenant, tenant.table("lot_history"), day, connector, window=None
+    )
     return sum(f.bytes for f in manifest.files)
 
 

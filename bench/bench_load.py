@@ -65,7 +65,7 @@ def _extract(tenant: Any) -> dict[str, Any]:
     connector = connector_for(
         tenant.source.type, Credentials.from_settings(tenant.source)
     )
-    manifest = extract_table(tenant, tenant.table(TABLE), day, connector, initial=True)
+    manifest = extract_table(tenant, tenant.table(TABLE), day, connector, window=None)
     return manifest.model_dump(mode="json")
 
 

@@ -93,7 +93,7 @@ def _extract(tenant: Any, extract_id: str | None = None) -> dict[str, Any]:
     )
     started = time.perf_counter()
     manifest = extract_table(
-        tenant, tenant.table(TABLE), day, connector, initial=True, extract_id=extract_id
+        tenant, tenant.table(TABLE), day, connector, window=None, extract_id=extract_id
     )
     return {"work_s": time.perf_counter() - started, **manifest.model_dump(mode="json")}
 
