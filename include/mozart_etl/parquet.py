@@ -177,6 +177,19 @@ class ParquetRows:
     def count_rows(self) -> int:
         return sum(self.file_rows()) - len(self.excluded)
 
+    def largest_column_chunk(self) -> int:
+        """Uncompressed bytes of the largest column chunk (one column of one
+        row group): an upper bound of the largest value, from the footers."""
+        return max(
+            (
+                group.column(index).total_uncompressed_size
+                for footer in self._footers
+                for group in (footer.row_group(i) for i in range(footer.num_row_groups))
+                for index in range(group.num_columns)
+            ),
+            default=0,
+        )
+
     def to_table(self, columns: list[str] | None = None) -> pa.Table:
         schema = self.schema
         if columns is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,7 +62,12 @@ MEMORY_LIMIT = os.environ.get("MOZART_VALIDATE_MEMORY_LIMIT", "128MB")
 
 The only state that grows with the extract is the primary-key aggregate; capped
 at 128MB it spills instead: peak RSS 399 MB for both 1M and 3M rows, in the same
-time (512MB: 399 → 576 MB; 64MB: flat but twice as slow)."""
+time (512MB: 399 → 576 MB; 64MB: flat but twice as slow). An extract holding
+a value near the limit raises it for that validation (`_memory_limit`)."""
+CHUNKS_IN_MEMORY = 4
+"""DuckDB holds a column chunk being read, its decoded vector and a copy in
+the join's or sort's buffers: the limit must fit a few of the largest
+(a 64 MB text value failed at 128MB: "failed to allocate 128.0 MiB")."""
 COMPRESSION = "lz4"
 """quarantine.parquet is small and read rarely: lz4 writes fastest."""
 QUARANTINE_BATCH_ROWS = 65_536
@@ -165,13 +171,15 @@ def validate_extract(
     quarantine_path = f"{folder}/quarantine.parquet"
     drift = detect_drift(lake, table, manifest, schema)
     _refuse_hidden_positions(tenant, table, schema)
-    with _duckdb(lake) as con:
+    with _duckdb(lake, _memory_limit(extract)) as con:
         source = _read_parquet(lake, extract.paths)
         con.execute(f"CREATE TEMP VIEW extract_rows AS SELECT * FROM {source}")
         _check_sql(con, tenant, table, checks)
         _flag_rows(con, source, row_checks, _file_offsets(extract))
         split = _split(con, row_checks)
-        _write_quarantine(con, lake, source, schema, quarantine_path)
+        _write_quarantine(
+            con, lake, source, schema, quarantine_path, rows=split.quarantined
+        )
         rows, observed = _table_checks(con, table_checks)
     report = ValidationReport(
         tenant_id=tenant.tenant_id,
@@ -258,13 +266,39 @@ class _LakeFiles(ArrowFSWrapper):
         return path.removeprefix(f"{_LAKE_PROTOCOL}://")
 
 
+def _memory_limit(extract: ParquetRows) -> str:
+    """MEMORY_LIMIT, or room for a few of the extract's largest column chunks
+    when that is more: memory stays bounded by the largest value."""
+    needed = CHUNKS_IN_MEMORY * extract.largest_column_chunk()
+    if needed <= _bytes(MEMORY_LIMIT):
+        return MEMORY_LIMIT
+    log.info(
+        "validation memory limit raised to %d MB: the extract holds a column "
+        "chunk of %d MB",
+        needed >> 20,
+        extract.largest_column_chunk() >> 20,
+    )
+    return f"{needed >> 20}MB"
+
+
+def _bytes(limit: str) -> int:
+    """DuckDB's size text (`128MB`, `1GB`, `512KiB`) in bytes."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?\s*", limit.upper())
+    if found is None:
+        raise ConfigError(f"MOZART_VALIDATE_MEMORY_LIMIT {limit!r} is not a size")
+    number, unit = found.groups()
+    return int(float(number) * 1024 ** "_KMGT".index(unit or "_"))
+
+
 @contextmanager
-def _duckdb(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
+def _duckdb(
+    lake: Lake, memory_limit: str = MEMORY_LIMIT
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A private DuckDB: memory-capped, spilling to a temp folder, order-free."""
     with tempfile.TemporaryDirectory(prefix="mozart-validate-") as spill:
         con = duckdb.connect(
             config={
-                "memory_limit": MEMORY_LIMIT,
+                "memory_limit": memory_limit,
                 "temp_directory": spill,
                 "preserve_insertion_order": False,
             }
@@ -437,9 +471,12 @@ def _write_quarantine(
     source: str,
     schema: pa.Schema,
     path: str,
+    *,
+    rows: int,
 ) -> None:
-    """The rejected rows in the extract's types, in its order, tagged with the
-    rules they break and their position (an empty file when none).
+    """The `rows` rejected rows in the extract's types, in its order, tagged
+    with the rules they break and their position (an empty file when none,
+    written without reading the extract again).
 
     DuckDB fetches them: its join on (file, row number) reads only the row
     groups, even vectors, that hold them (1 row of a 1M-row group: 0.03 s;
@@ -447,6 +484,11 @@ def _write_quarantine(
     tagged = schema.append(pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))).append(
         pa.field(ROW_COLUMN, pa.int64())
     )
+    if not rows:
+        with pq.ParquetWriter(
+            path, tagged, filesystem=lake.fs, compression=COMPRESSION
+        ):
+            return
     on = " AND ".join(f"r.{name} = q.{name}" for name in POSITION_COLUMNS)
     columns = [f"r.{quote(name)}" for name in schema.names]
     tags = [f"q.{quote(FAILED_RULES_COLUMN)}", f"q.{quote(ROW_COLUMN)}"]
