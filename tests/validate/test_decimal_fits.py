@@ -98,3 +98,53 @@ def test_a_table_without_decimals_has_no_such_rule(tmp_path: Path) -> None:
         "required_columns",
         "primary_key_unique",
     ]
+
+
+def _amounts_extract(tmp_path: Path, values: list[str], rules: list[dict]):
+    columns = [
+        {"name": "id", "type": "bigint", "nullable": False},
+        {"name": "amount", "type": "decimal", "precision": 12, "scale": 2},
+    ]
+    tenant = make_tenant(tmp_path, [table_dict("t", columns, rules=rules)])
+    table = tenant.table("t")
+    manifest = write_extract(tenant, table, [], DAY)
+    pq.write_table(
+        pa.table(
+            {
+                "id": pa.array(range(len(values)), pa.int64()),
+                "amount": _decimals(values, 12, 2),
+            }
+        ),
+        manifest.files[0].path,
+    )
+    return tenant, table, manifest
+
+
+def test_a_declared_decimal_fits_rule_quarantines_up_to_its_tolerance(
+    tmp_path: Path,
+) -> None:
+    """Declared on a column, the rule takes its tolerance: the overflowing
+    rows are quarantined and the run goes on; past it, the run fails."""
+    values = ["1.50", "12345678901.00", "2.25", "-99999999999.99"]
+    rule = {"type": "decimal_fits", "column": "amount", "max_failures": 2}
+    tenant, table, manifest = _amounts_extract(tmp_path / "a", values, [rule])
+
+    report = validate_extract(tenant, table, manifest)
+
+    assert (report.quarantined, report.accepted) == (2, 2)
+    held = pq.read_table(report.quarantine_path, filesystem=Lake(tenant).fs)
+    assert held.column(ROW_COLUMN).to_pylist() == [1, 3]
+    assert [r.name for r in report.rules].count("decimal_fits(amount)") == 1
+
+    rule["max_failures"] = 1
+    tenant, table, manifest = _amounts_extract(tmp_path / "b", values, [rule])
+    with pytest.raises(ValidationFailed, match="column=amount"):
+        validate_extract(tenant, table, manifest)
+
+
+def test_decimal_fits_on_a_column_that_is_not_decimal_is_refused(
+    tmp_path: Path,
+) -> None:
+    rule = {"type": "decimal_fits", "column": "id"}
+    with pytest.raises(ValueError, match="decimal_fits needs a decimal column"):
+        _amounts_extract(tmp_path, [], [rule])

@@ -478,6 +478,17 @@ class SequenceRule(RuleBase):
     previous_end: SourceIdent
 
 
+class DecimalFitsRule(RuleBase):
+    """A decimal column's values have at most P - S integer digits, as
+    `decimal(P,S)` promises. Implicit on every decimal column with no
+    tolerance; declared, it gives one column a tolerance (`max_failures`,
+    `max_fraction`: rows past the bound are quarantined, the run goes on) or
+    `severity: warn`."""
+
+    type: Literal["decimal_fits"]
+    column: SourceIdent
+
+
 Rule = Annotated[
     NotNullRule
     | UniqueRule
@@ -487,7 +498,8 @@ Rule = Annotated[
     | RowCountRule
     | FreshnessRule
     | ExpressionRule
-    | SequenceRule,
+    | SequenceRule
+    | DecimalFitsRule,
     Field(discriminator="type"),
 ]
 
@@ -637,7 +649,7 @@ def _check_snapshot_key(table: TableConfig) -> None:
 def _rule_columns(rule: RuleBase) -> list[str]:
     if isinstance(rule, NotNullRule | UniqueRule):
         return list(rule.columns)
-    if isinstance(rule, AcceptedValuesRule | RangeRule | PatternRule):
+    if isinstance(rule, AcceptedValuesRule | RangeRule | PatternRule | DecimalFitsRule):
         return [rule.column]
     if isinstance(rule, SequenceRule):
         return [*rule.partition_by, rule.order_by, rule.start, rule.previous_end]
@@ -683,6 +695,13 @@ def _check_rule_types(table: TableConfig, rule: RuleBase, where: str) -> None:
             raise ValueError(
                 f"{where}: values {wrong!r} do not fit {kind} column {rule.column!r}"
                 + (" (quote them in YAML)" if kind == ColumnType.STRING else "")
+            )
+    elif isinstance(rule, DecimalFitsRule):
+        kind = table.column(rule.column).type
+        if kind != ColumnType.DECIMAL:
+            raise ValueError(
+                f"{where}: decimal_fits needs a decimal column; {rule.column!r} is "
+                f"{kind}"
             )
     elif isinstance(rule, FreshnessRule) and table.cursor is None:
         raise ValueError(f"{where}: freshness needs the table's `cursor` column")

@@ -7,6 +7,7 @@ from typing import Any
 
 from mozart_etl.config.models import (
     AcceptedValuesRule,
+    DecimalFitsRule,
     ExpressionRule,
     FreshnessRule,
     NotNullRule,
@@ -19,7 +20,10 @@ from mozart_etl.config.models import (
 )
 from mozart_etl.validate.rules.accepted_values import compile_accepted_values
 from mozart_etl.validate.rules.base import Check, RuleContext, RuleScope
-from mozart_etl.validate.rules.decimal_fits import decimal_fits_checks
+from mozart_etl.validate.rules.decimal_fits import (
+    compile_decimal_fits,
+    decimal_fits_checks,
+)
 from mozart_etl.validate.rules.expression import compile_expression
 from mozart_etl.validate.rules.freshness import compile_freshness
 from mozart_etl.validate.rules.not_null import compile_not_null
@@ -39,6 +43,7 @@ COMPILERS: dict[type, Callable[[Any, RuleContext], Check]] = {
     FreshnessRule: compile_freshness,
     ExpressionRule: compile_expression,
     SequenceRule: compile_sequence,
+    DecimalFitsRule: compile_decimal_fits,
 }
 
 

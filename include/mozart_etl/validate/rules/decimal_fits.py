@@ -16,30 +16,41 @@ and as a double it is inexact next to the bound.
 
 from __future__ import annotations
 
-from mozart_etl.config.constants import ColumnType, Severity
-from mozart_etl.config.models import ColumnConfig, TableConfig
-from mozart_etl.validate.rules.base import Check, quote
+from mozart_etl.config.constants import ColumnType
+from mozart_etl.config.models import ColumnConfig, DecimalFitsRule, TableConfig
+from mozart_etl.validate.rules.base import Check, RuleContext, quote
 
 KIND = "decimal_fits"
 
 
 def decimal_fits_checks(table: TableConfig) -> list[Check]:
-    """One error check per declared decimal column, no tolerance (like the
-    other implicit rules: the declaration itself is broken by such a row)."""
+    """One error check per decimal column with no rule of its own, no
+    tolerance (like the other implicit rules: the declaration itself is broken
+    by such a row)."""
+    declared = {
+        rule.column for rule in table.rules if isinstance(rule, DecimalFitsRule)
+    }
     return [
-        _check(column) for column in table.columns if column.type == ColumnType.DECIMAL
+        _check(column, DecimalFitsRule(type=KIND, column=column.name))
+        for column in table.columns
+        if column.type == ColumnType.DECIMAL and column.name not in declared
     ]
 
 
-def _check(column: ColumnConfig) -> Check:
+def compile_decimal_fits(rule: DecimalFitsRule, context: RuleContext) -> Check:
+    """A declared `decimal_fits`: the column's own severity and tolerance."""
+    return _check(context.table.column(rule.column), rule)
+
+
+def _check(column: ColumnConfig, rule: DecimalFitsRule) -> Check:
     assert column.precision is not None and column.scale is not None
     digits = column.precision - column.scale
     whole = f"trunc(abs({quote(column.name)}))"
     shape = f"decimal({column.precision},{column.scale})"
     return Check(
-        name=f"{KIND}({column.name})",
+        name=rule.name or f"{KIND}({column.name})",
         kind=KIND,
-        severity=Severity.ERROR,
+        severity=rule.severity,
         sql=(
             f"{whole} IS NOT NULL AND {whole} <> 0 "
             f"AND length(CAST({whole} AS VARCHAR)) > {digits}"
@@ -48,4 +59,6 @@ def _check(column: ColumnConfig) -> Check:
         broken=(
             f"more than {digits} integer digit(s): {column.name!r} is declared {shape}"
         ),
+        max_failures=rule.max_failures,
+        max_fraction=rule.max_fraction,
     )
