@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import yaml
 
-from mozart_etl.config.loader import (
+from mozart_etl.config.bounded_yaml import (
     MAX_ALIAS_NODES,
     MAX_TENANT_FILE_BYTES,
     MAX_YAML_DEPTH,
     check_yaml_bounds,
-    load_tenant,
 )
+from mozart_etl.config.loader import load_tenant
 from mozart_etl.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,3 +172,17 @@ def _share_equal_nodes(data: Any) -> Any:
         return seen.setdefault(json.dumps(node, sort_keys=True, default=str), node)
 
     return visit(data)
+
+
+def test_an_alias_bomb_in_the_platform_file_is_refused_too(tmp_path: Path) -> None:
+    """`_platform.yaml` is read for every tenant: bounded the same way."""
+    demo = (ROOT / "tenants" / "demo" / "tenant.yaml").read_text(encoding="utf-8")
+    folder = _write(tmp_path, demo.replace("tenant_id: demo", "tenant_id: acme"))
+    (tmp_path / "_platform.yaml").write_text(
+        alias_bomb().replace("tenant_id: acme\n", ""), encoding="utf-8"
+    )
+
+    message = _refusal(folder)
+
+    assert "_platform.yaml" in message
+    assert f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes" in message

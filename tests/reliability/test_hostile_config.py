@@ -22,7 +22,8 @@ import yaml
 from airflow.models.dagbag import DagBag
 
 from mozart_etl.cli import main
-from mozart_etl.config.loader import MAX_ALIAS_NODES, load_tenant
+from mozart_etl.config.bounded_yaml import MAX_ALIAS_NODES
+from mozart_etl.config.loader import load_tenant
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG, build_tenant_dags
 from tests.config.test_hostile_yaml import alias_bomb
 from tests.reliability.chaos import Recorder

@@ -28,8 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mozart_etl.config.bounded_yaml import read_bounded_yaml
 from mozart_etl.errors import ConfigError
 
 ENV_VAR = "MOZART_ENV"
@@ -131,10 +130,7 @@ def _read_platform(
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     if not path.is_file():
         return {}, {}
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}", tenant=tenant_id) from exc
+    data = read_bounded_yaml(path, tenant_id)  # shared by every tenant: bounded
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
