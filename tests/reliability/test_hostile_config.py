@@ -76,7 +76,7 @@ def test_an_alias_bomb_stops_only_its_tenant_among_200(
     monkeypatch: pytest.MonkeyPatch,
     chaos: Recorder,
 ) -> None:
-    chaos.name("alias bomb in 1 of 200 tenant.yaml: refused unexpanded, 199 build")
+    chaos.name("20a. alias bomb in 1 of 200 tenant.yaml: refused unexpanded, 199 build")
     tenants = tmp_path / "tenants"
     clean = [f"plant_{index:03d}" for index in range(TENANTS - 1)]
     for tenant_id in clean:
@@ -127,7 +127,9 @@ def _warehouse(folder: Path) -> Path:
 def test_a_warehouse_path_through_dot_dot_is_refused(
     prototype: Path, tmp_path: Path, chaos: Recorder
 ) -> None:
-    chaos.name("dbt.duckdb_path x/../ onto another tenant's file: intruder refused")
+    chaos.name(
+        "20b. dbt.duckdb_path x/../ onto another tenant's file: intruder refused"
+    )
     victim, intruder = _two_tenants(prototype, tmp_path)
     target = _warehouse(victim)
     sneaky = f"{target.parent}/x/../{target.name}"
@@ -146,7 +148,9 @@ def test_a_warehouse_path_through_dot_dot_is_refused(
 def test_a_warehouse_path_through_a_symlink_is_refused(
     prototype: Path, tmp_path: Path, chaos: Recorder
 ) -> None:
-    chaos.name("dbt.duckdb_path own name, symlinked to another's: intruder refused")
+    chaos.name(
+        "20c. dbt.duckdb_path own name, symlinked to another's: intruder refused"
+    )
     victim, intruder = _two_tenants(prototype, tmp_path)
     target = _warehouse(victim)
     own_looking = _warehouse(intruder)  # plant_b_marts.duckdb, as scaffolded
@@ -166,7 +170,7 @@ def test_a_warehouse_path_through_a_symlink_is_refused(
 def test_a_connection_id_differing_in_case_is_refused(
     prototype: Path, tmp_path: Path, chaos: Recorder
 ) -> None:
-    chaos.name("source.conn_id differing only in case: intruder refused")
+    chaos.name("20d. source.conn_id differing only in case: intruder refused")
     victim, intruder = _two_tenants(prototype, tmp_path)
     theirs = load_tenant(victim).source.conn_id or ""
     written = theirs.title()  # Plant_A_Source: AIRFLOW_CONN_PLANT_A_SOURCE too

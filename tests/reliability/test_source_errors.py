@@ -216,10 +216,10 @@ def test_wrong_credentials_fail_at_once(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     if server.kind == "postgresql":
-        chaos.name("16a. source login refused (postgresql, no such role)")
+        chaos.name("19a. source login refused (postgresql, no such role)")
         source = server.source(user=f"{server.login}_nobody", password=PASSWORD)
     else:
-        chaos.name("16a. source login refused (mysql, wrong password)")
+        chaos.name("19a. source login refused (mysql, wrong password)")
         source = server.source(user=server.login, password=PASSWORD)
 
     error = _extract(tmp_path, source, table_dict("notes", COLUMNS))
@@ -241,7 +241,7 @@ def test_no_privilege_on_the_table_fails_at_once(
 ) -> None:
     """The login works and may read `other`, not `notes`."""
     caplog.set_level(logging.DEBUG)
-    chaos.name(f"16b. no SELECT privilege on the table ({server.kind})")
+    chaos.name(f"19b. no SELECT privilege on the table ({server.kind})")
     source = server.source(user=server.login, password=RIGHT_PASSWORD)
 
     error = _extract(tmp_path, source, table_dict("notes", COLUMNS))
@@ -262,7 +262,7 @@ def test_missing_table_fails_at_once(
     """Read through a query (the driver's error code decides, not the catalog
     lookup a table source gets first)."""
     caplog.set_level(logging.DEBUG)
-    chaos.name(f"16c. source table missing ({server.kind})")
+    chaos.name(f"19c. source table missing ({server.kind})")
     table = table_dict(
         "notes", COLUMNS, source={"query": "SELECT id, note FROM notes_gone"}
     )
@@ -278,7 +278,7 @@ def test_missing_table_source_fails_at_once_too(
     tmp_path: Path, server: Server, chaos: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    chaos.name(f"16c'. declared source table missing ({server.kind})")
+    chaos.name(f"19c'. declared source table missing ({server.kind})")
     table = table_dict("notes", COLUMNS, source={"table": "notes_gone"})
 
     error = _extract(tmp_path, server.admin_source(), table)
@@ -292,7 +292,7 @@ def test_missing_column_fails_at_once_naming_it(
     tmp_path: Path, server: Server, chaos: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    chaos.name(f"16d. declared column missing at the source ({server.kind})")
+    chaos.name(f"19d. declared column missing at the source ({server.kind})")
     query = "SELECT id, note, shelf FROM notes"
     columns = [*COLUMNS, {"name": "shelf", "type": "string"}]
     table = table_dict("notes", columns, source={"query": query})
@@ -308,7 +308,7 @@ def test_missing_declared_column_of_a_table_fails_at_once(
     tmp_path: Path, server: Server, chaos: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    chaos.name(f"16d'. declared column missing from the table ({server.kind})")
+    chaos.name(f"19d'. declared column missing from the table ({server.kind})")
     columns = [*COLUMNS, {"name": "shelf", "type": "string"}]
 
     error = _extract(tmp_path, server.admin_source(), table_dict("notes", columns))
@@ -322,7 +322,7 @@ def test_connection_refused_stays_retryable(
     tmp_path: Path, server: Server, chaos: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    chaos.name(f"16e. source connection refused ({server.kind}): retried")
+    chaos.name(f"19e. source connection refused ({server.kind}): retried")
     source = server.source(port=_closed_port(), password=PASSWORD)
 
     error = _extract(tmp_path, source, table_dict("notes", COLUMNS))
@@ -340,7 +340,7 @@ def test_reconcile_count_of_a_dropped_table_fails_at_once(
     """The reconcile's reads of the source go through the same classifier: the
     table dropped after the extract is a terminal error, not five minutes' wait."""
     caplog.set_level(logging.DEBUG)
-    chaos.name(f"16f. source table dropped before the reconcile ({server.kind})")
+    chaos.name(f"19f. source table dropped before the reconcile ({server.kind})")
     table = table_dict("notes", COLUMNS)
     folder = write_tenant(
         tmp_path / "tenants",
