@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.lake import Lake
-from mozart_etl.parquet import RollingParquetWriter
+from mozart_etl.parquet import ROW_GROUP_BYTES, RollingParquetWriter
 from tests.helpers import table_dict, tenant_dict
 
 ROWS = 1_000
@@ -60,3 +60,26 @@ def test_dictionaries_only_for_repeated_text_and_statistics_only_for_non_text(
     assert pq.read_table(written.path).equals(
         pa.Table.from_batches([_rows(0), _rows(ROWS // 2)])
     )
+
+
+def test_rows_of_large_values_end_a_row_group_by_bytes(tmp_path: Path) -> None:
+    """Ten rows of 10 MB each: a row group closes at ROW_GROUP_BYTES, not at
+    125k rows, so the writer never gathers all of them at once."""
+    columns = [{"name": "id", "type": "bigint"}]
+    tenant = TenantConfig.model_validate(
+        tenant_dict(tmp_path, [table_dict("t", columns)])
+    )
+    schema = pa.schema([("id", pa.int64()), ("doc", pa.string())])
+    folder = str(tmp_path / "out")
+    Lake(tenant).make_dirs(folder)
+    writer = RollingParquetWriter(Lake(tenant), folder, schema, 1_000_000)
+    docs = [chr(ord("a") + i) * (10 << 20) for i in range(10)]
+    for i, doc in enumerate(docs):
+        writer.write(pa.record_batch([pa.array([i]), pa.array([doc])], schema=schema))
+    (written,) = writer.close()
+
+    metadata = pq.ParquetFile(written.path).metadata
+    per_group = ROW_GROUP_BYTES // (10 << 20) + 1  # the batch crossing the limit
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [per_group, 10 - per_group]
+    assert pq.read_table(written.path).column("doc").to_pylist() == docs
