@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import PublishRejected
+from mozart_etl.errors import PublishError, PublishRejected
 from mozart_etl.publish.postgres import PostgresTarget, publish_marts
 from tests.helpers import POSTGRES_HOST, POSTGRES_PORT, table_dict, tenant_dict
 
@@ -368,3 +368,23 @@ def test_the_publish_task_returns_a_secret_free_summary(
     assert xcom["production_day"] == "2026-11-19"
     assert xcom["marts"][0]["rows_written"] == 3
     assert _pg_rows(postgres_db, "mart_wip", WIP_ORDER) == _wip(D2)
+
+
+def test_a_refused_login_fails_at_once_and_a_closed_port_may_retry(
+    tmp_path: Path, postgres_db: str
+) -> None:
+    """The APS server refusing the role is terminal (a retry sends the same
+    login); a server not listening may come back, so that one retries."""
+    tenant = _tenant(tmp_path, postgres_db, marts=["mart_wip"])
+    _write_marts(tenant.dbt.duckdb_path, _wip(D1), [])
+    target = _target(tenant)
+
+    nobody = target.model_copy(update={"user": "mozart_no_such_role"})
+    with pytest.raises(PublishRejected, match="mozart_no_such_role") as refused:
+        publish_marts(tenant, D1, nobody)
+    assert refused.value.terminal and PASSWORD not in str(refused.value)
+
+    closed = target.model_copy(update={"port": 1})
+    with pytest.raises(PublishError) as down:
+        publish_marts(tenant, D1, closed)
+    assert not down.value.terminal

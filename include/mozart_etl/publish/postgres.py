@@ -58,6 +58,7 @@ from pydantic import BaseModel, ConfigDict
 from mozart_etl.config.constants import PublishMode
 from mozart_etl.config.models import PublishMart, PublishTarget, TenantConfig
 from mozart_etl.credentials import Credentials
+from mozart_etl.driver_errors import Cause, classify
 from mozart_etl.errors import ConfigError, PublishError, PublishRejected
 from mozart_etl.publish.warehouse import (
     DAY_COLUMNS,
@@ -218,9 +219,13 @@ def publish_marts(
 def _publish_error(
     exc: psycopg.Error, target: PostgresTarget, tenant: TenantConfig
 ) -> PublishError:
-    """Refusals of the rows are terminal; connection trouble may pass on a retry."""
-    refused = isinstance(
-        exc, psycopg.DataError | psycopg.IntegrityError | psycopg.ProgrammingError
+    """Refusals of the rows, the login or the grants are terminal; connection
+    trouble may pass on a retry."""
+    refused = (
+        isinstance(
+            exc, psycopg.DataError | psycopg.IntegrityError | psycopg.ProgrammingError
+        )
+        or classify(exc) is Cause.ACCESS
     )
     kind = PublishRejected if refused else PublishError
     message = target.scrub(f"{type(exc).__name__}: {exc}".strip())
