@@ -19,11 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_default_is_derived_from_the_production_day() -> None:
     plan = load_tenant(ROOT / "tenants" / "demo").plan_version
-    assert plan.resolve(None, date(2026, 11, 19)) == "2026-11-W47"
-    assert plan.resolve("", date(2026, 1, 1)) == "2026-01-W01"
+    assert plan.resolve(None, date(2026, 11, 19)) == "2026-W47"
+    assert plan.resolve("", date(2026, 1, 1)) == "2026-W01"
+    assert plan.resolve(None, date(2025, 12, 29)) == "2026-W01"  # the ISO year
     assert plan.resolve("SCENARIO-A", date(2026, 11, 19)) == "SCENARIO-A"
-    with pytest.raises(ValueError, match=r"'2026-W47' does not match"):
-        plan.resolve("2026-W47", date(2026, 11, 19))
+    with pytest.raises(ValueError, match=r"'2026-11-W47' does not match"):
+        plan.resolve("2026-11-W47", date(2026, 11, 19))
     product = PlanVersionConfig()
     assert product.resolve(None, date(2027, 1, 3)) == "2026-W53"  # ISO year
 
@@ -36,6 +37,15 @@ def test_default_is_derived_from_the_production_day() -> None:
         ({"pattern": "^W[0-9]{2}$", "default": "%Y-W%V"}, "gives '2024-W01'"),
         # The tenant's pattern may be loose; a plan version stays a plain token.
         ({"pattern": "^.*$", "default": "%Y '%V'"}, "gives \"2024 '01'\""),
+        # A version names one planning period, once.
+        (
+            {"pattern": "^.*$", "default": "%Y-%m-W%V"},
+            r"gives ISO week 2024-W05 two names \('2024-01-W05' and '2024-02-W05'\)",
+        ),
+        (
+            {"pattern": "^.*$", "default": "%Y-W%V"},
+            r"names two periods '2024-W01' \(2024-01-01 and 2024-12-30\)",
+        ),
     ],
 )
 def test_bad_settings_are_refused(settings: dict[str, str], message: str) -> None:

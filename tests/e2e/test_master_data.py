@@ -136,7 +136,7 @@ def test_master_marts_per_plan_version(tenant_copy: Path, postgres_db: str) -> N
     tenant = load_tenant(tenant_copy)
     source, warehouse = Path(tenant.source.database), str(tenant.dbt.duckdb_path)
     default_ver = D1.strftime(tenant.plan_version.default)
-    assert default_ver == "2026-11-W47"
+    assert default_ver == "2026-W47"
     runs = [(D2, SCENARIO, SCENARIO), (D1, None, default_ver)]
 
     for index, (day, requested, _) in enumerate(runs):  # dbt tests: first run

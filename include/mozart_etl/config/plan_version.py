@@ -9,7 +9,8 @@ field left empty) derives it from its production day with the tenant's
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -38,7 +39,9 @@ class PlanVersionConfig(BaseModel):
     default: str = Field(
         default="%G-W%V",
         description="strftime format of the production day giving the default "
-        "plan version (e.g. %Y-%m-W%V → 2026-11-W47).",
+        "plan version (e.g. %G-W%V → 2026-W47, the ISO week; %Y-%m → 2026-11). "
+        "It must name each period once: %V goes with %G (the ISO year), not "
+        "with %Y or %m.",
     )
 
     @field_validator("pattern")
@@ -67,6 +70,13 @@ class PlanVersionConfig(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _default_names_each_period_once(self) -> PlanVersionConfig:
+        problem = _period_problem(self.default)
+        if problem:
+            raise ValueError(f"plan_version.default {self.default!r}: {problem}")
+        return self
+
     def accepts(self, value: str) -> bool:
         return bool(re.search(self.pattern, value) and SAFE_PLAN_VER.match(value))
 
@@ -79,3 +89,43 @@ class PlanVersionConfig(BaseModel):
                 f"(and {SAFE_PLAN_VER.pattern})"
             )
         return value
+
+
+_CHECKED_DAYS = [date(2024, 1, 1) + timedelta(days=n) for n in range(4 * 366)]
+"""Four years of production days: every ISO-week, month and year boundary
+kind a format can trip over (53-week years included)."""
+
+
+@lru_cache(maxsize=64)
+def _period_problem(default: str) -> str | None:
+    """Why `default` does not name each planning period once, if it does not.
+
+    A plan version names a planning period: all its days must share one name,
+    and a name must never come back for a later period. `%Y-%m-W%V` breaks the
+    first (ISO week 44 of 2026 is both 2026-10-W44 and 2026-11-W44); `%Y-W%V`
+    the second (2025-12-29 is in ISO week 1 of 2026: `2025-W01` again). Cached:
+    tenants share a few formats, and this runs on the DAG parse path."""
+    first_day: dict[str, date] = {}
+    previous = None
+    for day in _CHECKED_DAYS:
+        value = day.strftime(default)
+        if value != previous and value in first_day:
+            return (
+                f"names two periods {value!r} ({first_day[value]} and {day}); "
+                "use %G (the ISO year) with %V"
+            )
+        first_day.setdefault(value, day)
+        previous = value
+    daily = len(first_day) == len(_CHECKED_DAYS)  # a name per day is fine
+    if "%V" in default and not daily:
+        names: dict[tuple[int, int], str] = {}
+        for day in _CHECKED_DAYS:
+            year, week, _ = day.isocalendar()
+            value = day.strftime(default)
+            known = names.setdefault((year, week), value)
+            if known != value:
+                return (
+                    f"gives ISO week {year}-W{week:02d} two names ({known!r} and "
+                    f"{value!r}); a week-based version takes only %G and %V"
+                )
+    return None
