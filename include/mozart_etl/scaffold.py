@@ -14,6 +14,9 @@ from mozart_etl.errors import ConfigError
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = "__TENANT_ID__"
+UPPER_PLACEHOLDER = "__TENANT_ID_UPPER__"
+"""The id in upper case: Airflow reads a connection from the environment as
+`AIRFLOW_CONN_<CONN_ID IN UPPER CASE>`, and a lower-case name is never read."""
 TEMPLATE = "_template"
 _GENERATED = shutil.ignore_patterns("target", "dbt_packages", "logs")
 
@@ -34,6 +37,7 @@ def new_tenant(tenant_id: str, root: Path | None = None) -> Path:
     for path in target.rglob("*"):
         if path.is_file():
             text = path.read_text(encoding="utf-8")
+            text = text.replace(UPPER_PLACEHOLDER, tenant_id.upper())
             path.write_text(text.replace(PLACEHOLDER, tenant_id), encoding="utf-8")
     tenant = load_tenant(target)
     log.info("tenant %s scaffolded in %s", tenant.tenant_id, target)

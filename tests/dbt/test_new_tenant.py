@@ -29,6 +29,8 @@ def test_new_tenant_validates_and_its_dag_loads(
     assert main(["--tenants-dir", str(tenants), "sync", "--check"]) == 0
     text = (tenants / "plant_x" / "tenant.yaml").read_text()
     assert "__TENANT_ID__" not in text and "tenant_id: plant_x" in text
+    # The connection variable as Airflow reads it: the id in upper case.
+    assert "AIRFLOW_CONN_PLANT_X_SOURCE" in text and "conn_id: plant_x_source" in text
 
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
     bag = DagBag(dag_folder=str(ROOT / "dags"))
