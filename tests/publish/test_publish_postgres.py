@@ -388,3 +388,11 @@ def test_a_refused_login_fails_at_once_and_a_closed_port_may_retry(
     with pytest.raises(PublishError) as down:
         publish_marts(tenant, D1, closed)
     assert not down.value.terminal
+
+
+def test_schema_under_the_target_says_where_it_goes(tmp_path: Path) -> None:
+    tenant = _tenant(tmp_path, "aps", marts=["mart_wip"])
+    data = tenant.model_dump(mode="json", by_alias=True)
+    data["publish"]["target"]["schema"] = "aps"
+    with pytest.raises(ValidationError, match="a setting of `publish:`, not of"):
+        TenantConfig.model_validate(data, context={"base_dir": tmp_path})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -743,6 +743,18 @@ class PublishTarget(FrozenModel):
     _unset_if_blank = field_validator(
         "conn_id", "host", "database", "user", "password", mode="before"
     )(_blank_to_none)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_belongs_to_publish(cls, data: Any) -> Any:
+        """A common slip: the target schema written under `target:`."""
+        if isinstance(data, dict) and "schema" in data:
+            raise ValueError(
+                "`schema` is a setting of `publish:`, not of `publish.target:` "
+                "(publish: {schema: aps, target: {...}, marts: [...]}); the "
+                "target names the server and database"
+            )
+        return data
 
     @model_validator(mode="after")
     def _reachable(self) -> PublishTarget:
