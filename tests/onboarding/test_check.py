@@ -18,6 +18,7 @@ import yaml
 from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import generate_demo_source
+from tests.cli import run_mozart
 from tests.conftest import POSTGRES_DSN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -279,3 +280,23 @@ def test_naive_timestamp_cursor_without_zone_is_a_warning(
     )
     assert (warning in text) is warned, text
     assert ("no zone is declared" in text) is warned
+
+
+def test_an_undefined_connection_is_a_message_not_a_traceback(
+    bad_tenant: Path,
+) -> None:
+    """`mozart check` (and every task) names the connection and how to define
+    it; the task fails at once (a ConfigError is terminal)."""
+    config = yaml.safe_load((bad_tenant / "tenant.yaml").read_text())
+    config["source"]["conn_id"] = "plant_x_mes"
+    (bad_tenant / "tenant.yaml").write_text(yaml.safe_dump(config))
+
+    done = run_mozart("check", "plant_x")  # as a user runs it: its own process
+
+    assert done.returncode == 1
+    printed = done.stdout + done.stderr  # Airflow's log setup prints to stdout
+    assert (
+        "[tenant=plant_x] the Airflow connection 'plant_x_mes' is not defined: set "
+        "AIRFLOW_CONN_PLANT_X_MES in the environment"
+    ) in printed
+    assert "Traceback" not in printed

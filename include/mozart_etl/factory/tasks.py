@@ -19,7 +19,7 @@ from mozart_etl.config.constants import CatalogType
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.credentials import Credentials, secret_forms
-from mozart_etl.errors import MozartError
+from mozart_etl.errors import ConfigError, MozartError
 from mozart_etl.factory.asset_events import raw_event_extra, record_raw_event
 
 if TYPE_CHECKING:
@@ -121,10 +121,13 @@ def run_extract(
 
     tenant = _load_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
-    connector = _source_connector(tenant)
     try:
         manifest = stages.extract(
-            tenant, table, _day(tenant, day_vars), connector, open_catalog(tenant)
+            tenant,
+            table,
+            _day(tenant, day_vars),
+            _source_connector(tenant),
+            open_catalog(tenant),
         )
     except MozartError as exc:
         _fail_or_retry(exc)
@@ -135,7 +138,9 @@ def _source_connector(tenant: TenantConfig) -> Connector:
     from mozart_etl.extract.connectors import connector_for
 
     credentials = _with_connection(
-        Credentials.from_settings(tenant.source), tenant.source.conn_id
+        Credentials.from_settings(tenant.source),
+        tenant.source.conn_id,
+        tenant=tenant.tenant_id,
     )
     return connector_for(tenant.source.type, credentials)
 
@@ -143,16 +148,28 @@ def _source_connector(tenant: TenantConfig) -> Connector:
 CredentialsT = TypeVar("CredentialsT", bound=Credentials)
 
 
-def _with_connection(credentials: CredentialsT, conn_id: str | None) -> CredentialsT:
+def _with_connection(
+    credentials: CredentialsT, conn_id: str | None, *, tenant: str
+) -> CredentialsT:
     """tenant.yaml's settings, overlaid by an Airflow connection when one is named
     (so secrets can stay in Airflow); the password, in every form, is registered
-    with Airflow's log masker."""
+    with Airflow's log masker. A connection Airflow does not know is a
+    ConfigError (terminal) saying how to define it."""
     if conn_id is None:
         _mask(credentials.secret_forms())
         return credentials
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-    conn = BaseHook.get_connection(conn_id)
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ConfigError(
+            f"the Airflow connection {conn_id!r} is not defined: set "
+            f"AIRFLOW_CONN_{conn_id.upper()} in the environment of the scheduler "
+            "and workers, or add it under Admin → Connections",
+            tenant=tenant,
+        ) from None
     resolved = credentials.overlaid(
         host=conn.host,
         port=conn.port,
@@ -303,7 +320,9 @@ def _publish_target(tenant: TenantConfig) -> PostgresTarget:
     target = tenant.publish.target
     if target.conn_id is None:
         return PostgresTarget.from_config(target)
-    return _with_connection(PostgresTarget.from_settings(target), target.conn_id)
+    return _with_connection(
+        PostgresTarget.from_settings(target), target.conn_id, tenant=tenant.tenant_id
+    )
 
 
 def forget_dbt_duckdb_environment(context: Any) -> None:

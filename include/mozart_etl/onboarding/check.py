@@ -102,7 +102,9 @@ def source_connector(tenant: TenantConfig) -> Connector:
     if tenant.source.conn_id:
         from mozart_etl.factory.tasks import _with_connection
 
-        credentials = _with_connection(credentials, tenant.source.conn_id)
+        credentials = _with_connection(
+            credentials, tenant.source.conn_id, tenant=tenant.tenant_id
+        )
     return connector_for(tenant.source.type, credentials)
 
 
