@@ -149,6 +149,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Print the `airflow backfill create` command for production days FROM to
+    TO (both included), its bounds in the tenant's zone and day start."""
+    from mozart_etl.config.loader import load_tenant
+    from mozart_etl.pipeline.backfill import backfill_command
+
+    tenant = load_tenant((args.tenants_dir or tenants_dir()) / args.tenant_id)
+    command = backfill_command(
+        tenant, args.first, args.last, reprocess=args.reprocess_behavior
+    )
+    sys.stdout.write(command + "\n")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a tenant's run ledger for a production day (default: the latest)."""
     from mozart_etl.config.loader import load_tenant
@@ -216,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="key and cursor checks read at most this many rows (the latest)",
     )
     check.set_defaults(run=cmd_check)
+    backfill = commands.add_parser("backfill", help=cmd_backfill.__doc__)
+    backfill.add_argument("tenant_id")
+    backfill.add_argument("first", type=date.fromisoformat, help="first day")
+    backfill.add_argument("last", type=date.fromisoformat, help="last day")
+    backfill.add_argument(
+        "--reprocess-behavior",
+        choices=["none", "failed", "completed"],
+        default="none",
+        help="days that already have a run: skip (none), rerun failed ones, "
+        "or rerun all (completed)",
+    )
+    backfill.set_defaults(run=cmd_backfill)
     report = commands.add_parser("report", help=cmd_report.__doc__)
     report.add_argument("tenant_id")
     report.add_argument("--date", type=date.fromisoformat, default=None)
