@@ -21,10 +21,10 @@ import pytest
 import yaml
 from airflow.models.dagbag import DagBag
 
-from mozart_etl.cli import main
 from mozart_etl.config.bounded_yaml import MAX_ALIAS_NODES
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG, build_tenant_dags
+from tests.cli import run_mozart
 from tests.config.test_hostile_yaml import alias_bomb
 from tests.reliability.chaos import Recorder
 
@@ -47,7 +47,10 @@ def prototype(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One scaffolded tenant with its dbt manifest (dbt runs once)."""
     tenants = tmp_path_factory.mktemp("proto") / "tenants"
     shutil.copytree(ROOT / "tenants" / "_template", tenants / "_template")
-    assert main(["--tenants-dir", str(tenants), "new-tenant", PROTO]) == 0
+    # Its own process: dbt keeps process-wide state (dbt-duckdb's environment)
+    # that an earlier in-process dbt run of the session would leave behind.
+    done = run_mozart("--tenants-dir", str(tenants), "new-tenant", PROTO)
+    assert done.returncode == 0, done.stdout + done.stderr
     return tenants / PROTO
 
 
