@@ -169,7 +169,7 @@ def test_two_attempts_of_the_same_run_at_once(
 
     catalog = open_catalog(tenant_of(folder))
     lost, dups = raw_figures(catalog, RAW, KEY, keys(rows))
-    # The refused attempt's data files stay until `mozart sweep` removes them.
+    # The refused attempt removed its data files; `mozart sweep` finds any left.
     left = iceberg_orphans(catalog, RAW)
     sweep_tenant(tenant_of(folder), grace=timedelta(0))
     assert raw_figures(catalog, RAW, KEY, keys(rows)) == (lost, dups)

@@ -30,7 +30,7 @@ from mozart_etl.factory import tasks
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.versions import DELETED, VALID_FROM
 from tests.helpers import seoul_day, sqlite_value, table_dict, tenant_dict
-from tests.reliability.chaos import Recorder, raw_figures
+from tests.reliability.chaos import Recorder, iceberg_orphans, raw_figures
 from tests.reliability.lots import COLUMNS, KEY, SQLITE_DDL, lots_table
 from tests.reliability.pipeline import (
     run_table,
@@ -290,6 +290,9 @@ def _race(root: Path, name: str, racers: Racers, index: int) -> list[Outcome]:
             )
     expected = scenario.expect(before, after)
     assert _held(folder, mode) == expected, f"{name} race {index}"
+    # A refused commit removed its own data files: nothing is left unreferenced.
+    catalog = open_catalog(tenant_of(folder))
+    assert iceberg_orphans(catalog, ("acme_raw", "lots")) == 0, f"{name} {index}"
     return outcomes
 
 
@@ -316,6 +319,7 @@ def test_two_attempts_of_one_load_at_the_same_instant(
     chaos.record(
         lost=lost,
         dups=dups,
+        orphans=0,  # asserted after every race
         cause=(
             f"{REPEAT} races ({held} held at the commit): {refused} attempt(s) "
             "refused (LoadError), retried; raw = oracle every time"

@@ -55,29 +55,48 @@ def append_planned(
     Written by hand because PyIceberg writes a stream only to unpartitioned
     tables (apache/iceberg-python#2152): its file writer runs once per slice,
     and the data files of all slices go into one snapshot."""
-    with iceberg_table.transaction() as tx:
-        if table_properties:
-            tx.set_properties(table_properties)
-        counter = itertools.count(0)  # file names stay unique across slices
-        update = tx.update_snapshot(snapshot_properties=snapshot_properties)
-        with update.fast_append() as append:
-            _refuse_concurrent_commits(append)
-            for data in slices:
-                if not data.num_rows:
-                    continue
-                _check_pyarrow_schema_compatible(
-                    tx.table_metadata.schema(),
-                    provided_schema=data.schema,
-                    format_version=tx.table_metadata.format_version,
-                )
-                for data_file in _dataframe_to_data_files(
-                    table_metadata=tx.table_metadata,
-                    df=data,
-                    io=iceberg_table.io,
-                    write_uuid=append.commit_uuid,
-                    counter=counter,
-                ):
-                    append.append_data_file(data_file)
+    written: list[str] = []
+    try:
+        with iceberg_table.transaction() as tx:
+            if table_properties:
+                tx.set_properties(table_properties)
+            counter = itertools.count(0)  # file names stay unique across slices
+            update = tx.update_snapshot(snapshot_properties=snapshot_properties)
+            with update.fast_append() as append:
+                _refuse_concurrent_commits(append)
+                for data in slices:
+                    if not data.num_rows:
+                        continue
+                    _check_pyarrow_schema_compatible(
+                        tx.table_metadata.schema(),
+                        provided_schema=data.schema,
+                        format_version=tx.table_metadata.format_version,
+                    )
+                    for data_file in _dataframe_to_data_files(
+                        table_metadata=tx.table_metadata,
+                        df=data,
+                        io=iceberg_table.io,
+                        write_uuid=append.commit_uuid,
+                        counter=counter,
+                    ):
+                        written.append(data_file.file_path)
+                        append.append_data_file(data_file)
+    except (CommitFailedException, ValidationException):
+        # Both guarantee the commit did not land: the data files are this
+        # attempt's alone. PyIceberg removes its manifests, not data files.
+        _discard(iceberg_table, written)
+        raise
+
+
+def _discard(iceberg_table: Table, paths: list[str]) -> None:
+    """Delete a refused commit's data files (`mozart sweep` removes any left)."""
+    for path in paths:
+        try:
+            iceberg_table.io.delete(path)
+        except OSError:
+            log.warning("could not delete %s of a refused commit", path, exc_info=True)
+    if paths:
+        log.info("removed the %d data file(s) of the refused commit", len(paths))
 
 
 def _refuse_concurrent_commits(append: Any) -> None:
