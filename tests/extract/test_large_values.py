@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg
 import pymysql
 import pytest
+import sqlalchemy as sa
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TenantConfig
@@ -403,3 +404,36 @@ def test_the_limit_names_the_column_of_the_long_value() -> None:
     assert caught.value.column == "tail"
     assert caught.value.limit == 2 * MB
     assert 2 * MB < caught.value.size <= 3 * MB
+
+
+def test_rows_of_large_values_come_a_few_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generic path (MariaDB, SQLite) sizes its batches by bytes: 12 rows
+    of 3 MB with an 8 MB budget come in batches of at most 8 MB plus one row,
+    not all at once (50 000 rows a batch before: memory grew with their count)."""
+    from mozart_etl.extract import extractor
+
+    monkeypatch.setattr(extractor, "BATCH_BYTES", 8 * MB)
+    big = {6000 + i: big_text(3 * MB, escapes=False) + str(i) for i in range(12)}
+    path = tmp_path / "source.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER, note TEXT, tail TEXT)")
+        conn.executemany(
+            "INSERT INTO notes VALUES (?, ?, ?)",
+            [(key, value, "t") for key, value in big.items()],
+        )
+    conn.close()
+    tenant, connector = _sqlite_tenant(tmp_path)
+    table = tenant.table("notes")
+    select = sa.select(sa.text("id, note, tail")).select_from(sa.text("notes"))
+
+    with connector.engine().connect() as source:
+        batches = list(
+            extractor._generic_batches(tenant, table, source, select, 50_000)
+        )
+
+    assert [b.num_rows for b in batches] == [1, 2, 2, 2, 2, 2, 1]
+    assert max(b.nbytes for b in batches) <= 8 * MB + 3 * MB + 1024
+    notes = [n for b in batches for n in b.column("note").to_pylist()]
+    assert [digest(n) for n in notes] == [digest(v) for v in big.values()]

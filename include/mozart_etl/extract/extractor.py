@@ -49,6 +49,9 @@ from mozart_etl.progress import Progress, human_bytes
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000
+BATCH_BYTES = 64 << 20
+"""What one batch of the generic path holds at most (about): rows of large
+values come fewer at a time."""
 ROWS_PER_FILE = 1_000_000
 
 
@@ -316,11 +319,28 @@ def _generic_batches(
     select: sa.Select,
     batch_rows: int,
 ) -> Iterator[pa.RecordBatch]:
-    """Rows through SQLAlchemy (server-side cursor), converted per column."""
+    """Rows through SQLAlchemy (server-side cursor), converted per column.
+
+    The batch's row count follows the rows' size: one row first, then as many
+    as fit BATCH_BYTES at the size seen so far (at most `batch_rows`), so a
+    table of large values holds about BATCH_BYTES plus its largest value, not
+    `batch_rows` of them. `max_row_buffer=1`: SQLAlchemy's buffer fetches
+    exactly what `fetchmany` asks (it would read ahead up to 1 000 rows)."""
     schema = arrow_schema(table)
-    result = conn.execution_options(stream_results=True, yield_per=batch_rows)
-    for rows in result.execute(select).partitions(batch_rows):
-        yield _to_batch(tenant, table, schema, rows)
+    result = conn.execution_options(stream_results=True, max_row_buffer=1).execute(
+        select
+    )
+    size = 1
+    while rows := result.fetchmany(size):
+        batch = _to_batch(tenant, table, schema, rows)
+        yield batch
+        size = _rows_per_batch(batch, batch_rows)
+
+
+def _rows_per_batch(batch: pa.RecordBatch, ceiling: int) -> int:
+    """Rows of the batch's average size that fit BATCH_BYTES, within 1..ceiling."""
+    per_row = max(1.0, batch.nbytes / max(1, batch.num_rows))
+    return max(1, min(ceiling, int(BATCH_BYTES / per_row)))
 
 
 def _named(
