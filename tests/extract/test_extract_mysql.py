@@ -464,3 +464,45 @@ def test_rows_stream_through_an_unbuffered_server_side_cursor(mysql_db: str) -> 
         engine.dispose()
 
     assert isinstance(cursor, pymysql.cursors.SSCursor)
+
+
+def test_column_names_match_whatever_their_case_as_mariadb_finds_them(
+    tmp_path: Path, mysql_db: str
+) -> None:
+    """A legacy MES names its columns in upper case (`LOT_NO`); declared as
+    `lot_no`, MariaDB finds them (its column names ignore case, quoted or not):
+    the declaration check and the drift report compare names the same way."""
+    _run(
+        mysql_db,
+        "CREATE TABLE TB_LOT (LOT_NO VARCHAR(20) PRIMARY KEY, QTY INT, "
+        "UPD_DT TIMESTAMP(6) NULL)",
+    )
+    _run(
+        mysql_db,
+        "INSERT INTO TB_LOT VALUES (%s, %s, %s)",
+        [("L1", 5, "2026-11-15 01:00:00"), ("L2", 7, "2026-11-15 02:00:00")],
+    )
+    columns = [
+        {"name": "lot_no", "type": "string", "nullable": False},
+        {"name": "qty", "type": "int"},
+        {"name": "upd_dt", "type": "timestamptz"},
+    ]
+    table = table_dict(
+        "lots", columns, primary_key=["lot_no"], source={"table": "TB_LOT"}
+    )
+    tenant = _tenant(tmp_path, mysql_db, [table])
+
+    manifest = extract_table(
+        tenant, tenant.table("lots"), seoul_day(DAY), _connector(mysql_db), window=None
+    )
+
+    assert manifest.source_columns == {
+        "lot_no": "string",
+        "qty": "int",
+        "upd_dt": "timestamptz",
+    }
+    data = read_extract(manifest)
+    assert data.select(["lot_no", "qty"]).to_pylist() == [
+        {"lot_no": "L1", "qty": 5},
+        {"lot_no": "L2", "qty": 7},
+    ]

@@ -79,13 +79,22 @@ def portable_type(kind: sa.types.TypeEngine[Any]) -> str:
 def table_columns(
     conn: sa.Connection, table: TableConfig, connector: Connector
 ) -> dict[str, str] | None:
-    """The source's columns; None for a query whose result types are unknown."""
+    """The source's columns; None for a query whose result types are unknown.
+
+    Where the database finds a column whatever its case (MariaDB, SQLite), a
+    column is named as tenant.yaml declares it (`LOT_NO` declared `lot_no`),
+    as the extract's SELECT finds it: the checks and the drift report then
+    compare what the database compares."""
     ref = table.source
     if ref.query is not None:
         return _query_columns(conn, ref.query)
     inspector = sa.inspect(conn)
     columns = inspector.get_columns(ref.table, schema=ref.schema_)  # type: ignore[arg-type]
-    return {column["name"]: portable_type(column["type"]) for column in columns}
+    found = {column["name"]: portable_type(column["type"]) for column in columns}
+    if not connector.case_blind_columns:
+        return found
+    declared = {column.name.casefold(): column.name for column in table.columns}
+    return {declared.get(name.casefold(), name): kind for name, kind in found.items()}
 
 
 def _query_columns(conn: sa.Connection, query: str) -> dict[str, str] | None:

@@ -91,6 +91,10 @@ class Connector(ABC):
     typed_catalog: ClassVar[bool] = True
     """Whether the catalog's column types are the values' types (SQLite's are
     not: text columns hold dates, instants and decimals by convention)."""
+    case_blind_columns: ClassVar[bool] = False
+    """Whether the database finds a column whatever the case of its name, even
+    quoted (MySQL/MariaDB, SQLite, SQL Server's default collations); PostgreSQL
+    and Oracle compare quoted names exactly."""
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials

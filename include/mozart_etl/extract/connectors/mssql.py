@@ -20,6 +20,7 @@ INSTALL_HINT = (
 class MssqlConnector(Connector):
     source_type = SourceType.MSSQL
     driver = "mssql+pyodbc"
+    case_blind_columns = True
 
     def url(self) -> sa.URL:
         return self._server_url()

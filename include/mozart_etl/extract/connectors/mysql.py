@@ -13,6 +13,7 @@ from mozart_etl.extract.connectors.base import Connector
 class MysqlConnector(Connector):
     source_type = SourceType.MYSQL
     driver = "mysql+pymysql"
+    case_blind_columns = True
 
     def url(self) -> sa.URL:
         return self._server_url()

@@ -20,6 +20,7 @@ class SqliteConnector(Connector):
     source_type = SourceType.SQLITE
     driver = "sqlite"
     typed_catalog = False
+    case_blind_columns = True
 
     def url(self) -> sa.URL:
         return sa.URL.create("sqlite", database=self.credentials.database)
