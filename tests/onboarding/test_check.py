@@ -300,3 +300,70 @@ def test_an_undefined_connection_is_a_message_not_a_traceback(
         "AIRFLOW_CONN_PLANT_X_MES in the environment"
     ) in printed
     assert "Traceback" not in printed
+
+
+def test_nulls_where_declared_required_and_decimals_past_their_shape_block(
+    postgres_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What validation or the extract would refuse on the first run: a NULL in
+    a `nullable: false` column, a decimal wider or finer than declared."""
+    with psycopg.connect(
+        f"{POSTGRES_DSN} dbname={postgres_db}", autocommit=True
+    ) as conn:
+        conn.execute(
+            "CREATE TABLE plans (plan_id bigint, item text, qty numeric, "
+            "updated_at timestamptz)"
+        )
+        conn.execute(
+            "INSERT INTO plans SELECT i, CASE WHEN i % 25 = 0 THEN NULL ELSE 'A' END, "
+            "CASE WHEN i = 7 THEN 123456.5 WHEN i IN (8, 9) THEN 1.125 ELSE i END, "
+            "timestamptz '2026-11-01 00:00Z' + i * interval '1 hour' "
+            "FROM generate_series(1, 100) AS i"
+        )
+    config = yaml.safe_load(
+        (ROOT / "tenants" / "_template" / "tenant.yaml").read_text()
+    )
+    config.update(
+        tenant_id="plant_q",
+        source={
+            "type": "postgresql",
+            "host": "127.0.0.1",
+            "port": 5432,
+            "user": "postgres",
+            "database": postgres_db,
+        },
+        tables=[
+            {
+                "name": "plans",
+                "source": {"table": "plans"},
+                "primary_key": ["plan_id"],
+                "mode": "merge",
+                "cursor": "updated_at",
+                "columns": [
+                    {"name": "plan_id", "type": "bigint", "nullable": False},
+                    {"name": "item", "type": "string", "nullable": False},
+                    {"name": "qty", "type": "decimal", "precision": 6, "scale": 2},
+                    {"name": "updated_at", "type": "timestamptz"},
+                ],
+            }
+        ],
+    )
+    folder = tmp_path / "tenants" / "plant_q"
+    folder.mkdir(parents=True)
+    text = yaml.safe_dump(config).replace("__TENANT_ID__", "plant_q")
+    (folder / "tenant.yaml").write_text(text)
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
+
+    code, text = _check("plant_q")
+
+    assert code == 1, text
+    scope = "(full table (100 rows))"
+    assert f"BLOCKER plans: item is NULL in 4 row(s) {scope}" in text
+    assert (
+        "BLOCKER plans: qty has more than 4 integer digit(s) (decimal(6,2)) in 1 "
+        f"row(s) {scope}"
+    ) in text
+    assert (
+        "BLOCKER plans: qty has more than 2 decimal place(s) (decimal(6,2)) in 2 "
+        f"row(s) {scope}"
+    ) in text

@@ -3,7 +3,9 @@
 Per table, with the tenant's own settings and the extractor's own query
 (tenant filter and custom queries included): reachable; declared columns
 present with supported types; primary key unique; cursor non-null and
-monotonic enough; row count, daily volume and extract-time estimates.
+monotonic enough; no NULL where a column is declared `nullable: false`, no
+decimal wider or finer than declared; row count, daily volume and
+extract-time estimates.
 
 Blockers (the first run would fail or load wrong data) make the command exit
 non-zero; warnings only inform. A naive `timestamp` cursor with no declared
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -222,6 +225,7 @@ def _check(
         )
     if table.cursor is not None:
         findings += _cursor_findings(table, conn, source, sample, facts)
+    findings += _value_findings(table, conn, sample, scope)
     facts["daily_rows"] = _daily_rows(tenant, table, connector, conn, source, rows)
     facts.update(_extract_estimates(conn, rows_query, rows, facts["daily_rows"]))
     if table.mode != "full_refresh" and table.cursor is None:
@@ -244,6 +248,44 @@ def _column_findings(
         except SourceSchemaError as exc:
             findings.append(_blocker(f"column {column.name}: {exc.message}"))
     return findings
+
+
+def _value_findings(
+    table: TableConfig, conn: sa.Connection, sample: Any, scope: str
+) -> list[Finding]:
+    """Values the first run would refuse, counted in one query: NULL in a
+    column declared `nullable: false` (validation's `required_columns`), a
+    decimal with more integer digits than `decimal(P,S)` holds
+    (`decimal_fits`) or more decimal places (the extract refuses to round)."""
+    counts: dict[str, Any] = {}
+    for column in table.columns:
+        value = sample.c[column.name]
+        if not column.nullable and column.name not in table.primary_key:
+            counts[f"{column.name} is NULL"] = _count_where(value.is_(None))
+        if column.type == ColumnType.DECIMAL:
+            assert column.precision is not None and column.scale is not None
+            shape = f"decimal({column.precision},{column.scale})"
+            digits = column.precision - column.scale
+            bound = sa.literal(Decimal(10) ** digits, sa.Numeric(digits + 1, 0))
+            number = value + 0  # a number, whatever the column's affinity (SQLite)
+            counts[
+                f"{column.name} has more than {digits} integer digit(s) ({shape})"
+            ] = _count_where(sa.func.abs(number) >= bound)
+            counts[
+                f"{column.name} has more than {column.scale} decimal place(s) ({shape})"
+            ] = _count_where(sa.func.round(number, column.scale) != number)
+    if not counts:
+        return []
+    row = conn.execute(sa.select(*counts.values()).select_from(sample)).one()
+    return [
+        _blocker(f"{what} in {int(found):,} row(s) ({scope})")
+        for what, found in zip(counts, row, strict=True)
+        if found
+    ]
+
+
+def _count_where(condition: Any) -> Any:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
 def _duplicate_keys(conn: sa.Connection, sample: Any, key: list[str]) -> int:
