@@ -70,7 +70,13 @@ def test_demo_passes_with_its_real_figures(mozart_home: Path) -> None:
     late = _late_rows(
         Path(tenant.source.database), "process_result", "result_id", "measured_at"
     )
-    assert f"cursor NULLs: 0; late rows: {late:,}" in by_table["process_result"]
+    # The demo's result ids are not in measurement order: most rows look late,
+    # which says the key is not insertion order, not that rows come late.
+    assert late > 0.05 * summary.rows["process_result"]
+    assert (
+        f"late rows not estimated: {late:,} of {summary.rows['process_result']:,} "
+        "rows have measured_at below that of an earlier key"
+    ) in by_table["process_result"]
     # A composite key gives no insertion order: said, not guessed.
     assert "late rows not estimated" in by_table["lot_history"]
 
@@ -367,3 +373,76 @@ def test_nulls_where_declared_required_and_decimals_past_their_shape_block(
         "BLOCKER plans: qty has more than 2 decimal place(s) (decimal(6,2)) in 2 "
         f"row(s) {scope}"
     ) in text
+
+
+def test_keys_out_of_time_order_are_not_taken_for_late_rows(
+    postgres_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids assigned out of time order (here: reversed) make most rows look
+    'late'; the check says the key is not in insertion order instead of
+    suggesting a lookback of days."""
+    with psycopg.connect(
+        f"{POSTGRES_DSN} dbname={postgres_db}", autocommit=True
+    ) as conn:
+        conn.execute("CREATE TABLE visits (visit_id bigint, updated_at timestamptz)")
+        conn.execute(
+            "INSERT INTO visits SELECT i, timestamptz '2026-11-01 00:00Z' "
+            "+ (200 - i) * interval '1 hour' FROM generate_series(1, 200) AS i"
+        )
+        # In insertion order but three rows stamped 31 h back: 30 h behind the
+        # previous row, real late rows.
+        conn.execute("CREATE TABLE moves (move_id bigint, updated_at timestamptz)")
+        conn.execute(
+            "INSERT INTO moves SELECT i, timestamptz '2026-11-01 00:00Z' "
+            "+ i * interval '1 hour' - CASE WHEN i IN (50, 90, 150) THEN "
+            "interval '31 hours' ELSE interval '0' END "
+            "FROM generate_series(1, 200) AS i"
+        )
+    config = yaml.safe_load(
+        (ROOT / "tenants" / "_template" / "tenant.yaml").read_text()
+    )
+    config.update(
+        tenant_id="plant_v",
+        source={
+            "type": "postgresql",
+            "host": "127.0.0.1",
+            "port": 5432,
+            "user": "postgres",
+            "database": postgres_db,
+        },
+        tables=[
+            {
+                "name": name,
+                "source": {"table": name},
+                "primary_key": [key],
+                "mode": "merge",
+                "cursor": "updated_at",
+                "columns": [
+                    {"name": key, "type": "bigint", "nullable": False},
+                    {"name": "updated_at", "type": "timestamptz"},
+                ],
+            }
+            for name, key in (("visits", "visit_id"), ("moves", "move_id"))
+        ],
+    )
+    folder = tmp_path / "tenants" / "plant_v"
+    folder.mkdir(parents=True)
+    (folder / "tenant.yaml").write_text(
+        yaml.safe_dump(config).replace("__TENANT_ID__", "plant_v")
+    )
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
+
+    code, text = _check("plant_v")
+
+    assert code == 0, text
+    visits, moves = text.split("\n- visits:")[1], text.split("\n- moves:")[1]
+    visits = visits.split("\n- ")[0]
+    moves = moves.split("\n- ")[0]
+    assert (
+        "late rows not estimated: 199 of 200 rows have updated_at below that of an "
+        "earlier key, so the key does not follow insertion order"
+    ) in visits
+    assert "consider" not in visits
+    assert (
+        "3 row(s) have updated_at below that of an earlier key (up to 30.0 h late)"
+    ) in moves

@@ -44,6 +44,9 @@ PROBE_ROWS = 20_000
 VOLUME_DAYS = 7
 LATE_EXAMPLES = 10_000
 INTEGER_TYPES = (ColumnType.INT, ColumnType.BIGINT)
+NOT_IN_ORDER_FRACTION = 0.05
+"""Past this share of rows "late", the key is not in insertion order: keys
+assigned out of time order, not late commits (rare in a real MES)."""
 
 
 class Severity(StrEnum):
@@ -329,7 +332,19 @@ def _cursor_findings(
             )
         )
         return findings
-    facts["late_rows"], facts["max_lateness_hours"] = late
+    late_rows, hours, checked = late
+    if checked and late_rows > NOT_IN_ORDER_FRACTION * checked:
+        findings.append(
+            _warning(
+                f"late rows not estimated: {late_rows:,} of {checked:,} rows have "
+                f"{table.cursor} below that of an earlier key, so the key does not "
+                "follow insertion order (late commits are rare; this many are "
+                "keys assigned out of time order)"
+            )
+        )
+        return findings
+    facts["late_rows"], facts["max_lateness_hours"] = late_rows, hours
+    late = (late_rows, hours)
     if late[1] > table.lookback_hours:
         findings.append(
             _warning(
@@ -343,8 +358,9 @@ def _cursor_findings(
 
 def _lateness(
     table: TableConfig, conn: sa.Connection, sample: Any
-) -> tuple[int, float] | None:
-    """Rows whose cursor is below the maximum of all rows with a smaller key.
+) -> tuple[int, float, int] | None:
+    """Rows whose cursor is below the maximum of all rows with a smaller key,
+    their greatest lateness in hours, and the rows compared.
 
     With a single integer key (an identity/sequence: insertion order), such a
     row arrived after newer cursors had been written: an incremental window
@@ -361,9 +377,10 @@ def _lateness(
         ordered.c.c < ordered.c.before
     )
     count = _scalar(conn, sa.select(sa.func.count()).select_from(late.subquery()))
+    checked = _scalar(conn, sa.select(sa.func.count()).select_from(ordered))
     pairs = conn.execute(late.limit(LATE_EXAMPLES)).all()
     hours = [(_instant(b) - _instant(c)).total_seconds() / 3600 for c, b in pairs]
-    return count, max(hours, default=0.0)
+    return count, max(hours, default=0.0), checked
 
 
 def _daily_rows(
