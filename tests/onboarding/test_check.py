@@ -10,6 +10,7 @@ import io
 import sqlite3
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -81,6 +82,41 @@ def test_demo_passes_with_its_real_figures(mozart_home: Path) -> None:
     assert "late rows not estimated" in by_table["lot_history"]
 
 
+def _write_pg_tenant(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_db: str,
+    tenant_id: str,
+    tables: list[dict[str, Any]],
+    **source: Any,
+) -> Path:
+    """The scaffold's tenant.yaml with a PostgreSQL source and `tables`, under
+    `<tmp>/tenants/<tenant_id>` (MOZART_TENANTS_DIR points there)."""
+    config = yaml.safe_load(
+        (ROOT / "tenants" / "_template" / "tenant.yaml").read_text()
+    )
+    config.update(
+        tenant_id=tenant_id,
+        source={
+            "type": "postgresql",
+            "host": "127.0.0.1",
+            "port": 5432,
+            "user": "postgres",
+            "database": postgres_db,
+            **source,
+        },
+        tables=tables,
+    )
+    folder = tmp_path / "tenants" / tenant_id
+    folder.mkdir(parents=True)
+    text = yaml.safe_dump(config).replace("__TENANT_ID__", tenant_id)
+    (folder / "tenant.yaml").write_text(
+        text.replace("__TENANT_ID_UPPER__", tenant_id.upper())
+    )
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
+    return folder
+
+
 @pytest.fixture
 def bad_tenant(
     postgres_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -107,19 +143,12 @@ def bad_tenant(
             "ELSE timestamptz '2026-11-01 00:00Z' + i * interval '10 minutes' END "
             "FROM generate_series(1, 60) AS i"
         )
-    config = yaml.safe_load(
-        (ROOT / "tenants" / "_template" / "tenant.yaml").read_text()
-    )
-    config.update(
-        tenant_id="plant_x",
-        source={
-            "type": "postgresql",
-            "host": "127.0.0.1",
-            "port": 5432,
-            "user": "postgres",
-            "database": postgres_db,
-        },
-        tables=[
+    return _write_pg_tenant(
+        tmp_path,
+        monkeypatch,
+        postgres_db,
+        "plant_x",
+        [
             {
                 "name": "orders",
                 "source": {"table": "orders"},
@@ -146,12 +175,6 @@ def bad_tenant(
             },
         ],
     )
-    text = yaml.safe_dump(config).replace("__TENANT_ID__", "plant_x")
-    folder = tmp_path / "tenants" / "plant_x"
-    folder.mkdir(parents=True)
-    (folder / "tenant.yaml").write_text(text)
-    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
-    return folder
 
 
 def test_duplicate_keys_and_null_cursor_are_blockers(bad_tenant: Path) -> None:
@@ -218,16 +241,6 @@ def _naive_cursor_tenant(
             "timestamp '2026-11-01 00:00' + i * interval '5 minutes' "
             "FROM generate_series(1, 40) AS i"
         )
-    config = yaml.safe_load(
-        (ROOT / "tenants" / "_template" / "tenant.yaml").read_text()
-    )
-    source = {
-        "type": "postgresql",
-        "host": "127.0.0.1",
-        "port": 5432,
-        "user": "postgres",
-        "database": postgres_db,
-    }
     table = {
         "name": "moves",
         "source": {"table": "moves"},
@@ -240,16 +253,10 @@ def _naive_cursor_tenant(
             {"name": "moved_at", "type": "timestamp"},
         ],
     }
-    if source_zone:
-        source["timezone"] = source_zone
     if table_zone:
         table["timezone"] = table_zone
-    config.update(tenant_id="plant_n", source=source, tables=[table])
-    text = yaml.safe_dump(config).replace("__TENANT_ID__", "plant_n")
-    folder = tmp_path / "tenants" / "plant_n"
-    folder.mkdir(parents=True)
-    (folder / "tenant.yaml").write_text(text)
-    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
+    zone = {"timezone": source_zone} if source_zone else {}
+    _write_pg_tenant(tmp_path, monkeypatch, postgres_db, "plant_n", [table], **zone)
 
 
 @pytest.mark.parametrize(
@@ -326,19 +333,12 @@ def test_nulls_where_declared_required_and_decimals_past_their_shape_block(
             "timestamptz '2026-11-01 00:00Z' + i * interval '1 hour' "
             "FROM generate_series(1, 100) AS i"
         )
-    config = yaml.safe_load(
-        (ROOT / "tenants" / "_template" / "tenant.yaml").read_text()
-    )
-    config.update(
-        tenant_id="plant_q",
-        source={
-            "type": "postgresql",
-            "host": "127.0.0.1",
-            "port": 5432,
-            "user": "postgres",
-            "database": postgres_db,
-        },
-        tables=[
+    _write_pg_tenant(
+        tmp_path,
+        monkeypatch,
+        postgres_db,
+        "plant_q",
+        [
             {
                 "name": "plans",
                 "source": {"table": "plans"},
@@ -354,11 +354,6 @@ def test_nulls_where_declared_required_and_decimals_past_their_shape_block(
             }
         ],
     )
-    folder = tmp_path / "tenants" / "plant_q"
-    folder.mkdir(parents=True)
-    text = yaml.safe_dump(config).replace("__TENANT_ID__", "plant_q")
-    (folder / "tenant.yaml").write_text(text)
-    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
 
     code, text = _check("plant_q")
 
@@ -398,19 +393,12 @@ def test_keys_out_of_time_order_are_not_taken_for_late_rows(
             "interval '31 hours' ELSE interval '0' END "
             "FROM generate_series(1, 200) AS i"
         )
-    config = yaml.safe_load(
-        (ROOT / "tenants" / "_template" / "tenant.yaml").read_text()
-    )
-    config.update(
-        tenant_id="plant_v",
-        source={
-            "type": "postgresql",
-            "host": "127.0.0.1",
-            "port": 5432,
-            "user": "postgres",
-            "database": postgres_db,
-        },
-        tables=[
+    _write_pg_tenant(
+        tmp_path,
+        monkeypatch,
+        postgres_db,
+        "plant_v",
+        [
             {
                 "name": name,
                 "source": {"table": name},
@@ -425,12 +413,6 @@ def test_keys_out_of_time_order_are_not_taken_for_late_rows(
             for name, key in (("visits", "visit_id"), ("moves", "move_id"))
         ],
     )
-    folder = tmp_path / "tenants" / "plant_v"
-    folder.mkdir(parents=True)
-    (folder / "tenant.yaml").write_text(
-        yaml.safe_dump(config).replace("__TENANT_ID__", "plant_v")
-    )
-    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
 
     code, text = _check("plant_v")
 
