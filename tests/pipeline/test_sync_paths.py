@@ -136,7 +136,7 @@ class Plant:
             open_catalog(tenant),
             run_id=f"run{self.runs}",
             captured_at=at,
-        )
+        ).reconcile
 
     def raw(self) -> Any:
         tenant = self.tenant()

@@ -1,4 +1,5 @@
-"""One DAG per tenant: per table extract → validate → load, then dbt staging → marts.
+"""One DAG per tenant: each table's sync (extract → validate → load →
+reconcile), then dbt staging → marts, then publish.
 
 A tenant whose config or dbt project is broken gets a stand-in DAG that shows
 its error (in the DAG's docs and when run); the other tenants load as usual.
@@ -35,13 +36,22 @@ from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.dbt.project import DBT_LAYERS
 from mozart_etl.factory import tasks
 from mozart_etl.factory.assets import mart_asset, raw_asset
-from mozart_etl.factory.dbt_groups import DAY_TASK_ID, dbt_task_group
+from mozart_etl.factory.dbt_groups import (
+    DAY_TASK_ID,
+    dbt_layer_task,
+    dbt_task_group,
+    layer_models,
+)
 from mozart_etl.factory.docs import stage_doc_md, tenant_doc_md
 from mozart_etl.factory.lineage import StageOperator
 
 log = logging.getLogger(__name__)
 
 CONFIG_ERROR_TAG = "config-error"
+SHAPE_VAR = "MOZART_DAG_SHAPE"
+TABLES_SHAPE = "tables"
+STAGES_SHAPE = "stages"
+SYNC_GROUP = "sync"
 
 
 def build_tenant_dags(root: Path | None = None) -> dict[str, DAG]:
@@ -139,21 +149,80 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
             python_callable=tasks.resolve_production_day,
             op_kwargs={"tenant_folder": str(folder)},
         )
-        loads = {
-            table.name: _table_group(folder, tenant, table, day.output)
-            for table in tenant.tables
-        }
-        groups = [dbt_task_group(folder, tenant, layer) for layer in DBT_LAYERS]
-        wire_dbt_dependencies(groups, loads)
-        declare_mart_outlets(groups[-1], tenant)
+        if dag_shape() == STAGES_SHAPE:
+            last: BaseOperator | TaskGroup = _stage_tasks(folder, tenant, day.output)
+        else:
+            last = _table_and_layer_tasks(folder, tenant, day.output)
         if tenant.publish is not None:
             publish = PythonOperator(
                 task_id="publish",
                 python_callable=tasks.run_publish,
                 op_kwargs={"tenant_folder": str(folder), "day_vars": day.output},
             )
-            groups[-1] >> publish  # after every mart model (and its tests)
+            last >> publish  # after every mart model (and its tests)
     return dag
+
+
+def dag_shape() -> str:
+    """`tables` (the default): a task per table's sync and one `dbt build`
+    task per layer. `stages`: a task per table stage and per dbt model and
+    test, the earlier shape, kept to compare the two (bench/live.py)."""
+    shape = os.environ.get(SHAPE_VAR, TABLES_SHAPE)
+    if shape not in (TABLES_SHAPE, STAGES_SHAPE):
+        raise ValueError(
+            f"{SHAPE_VAR}={shape!r}: expected {TABLES_SHAPE!r} or {STAGES_SHAPE!r}"
+        )
+    return shape
+
+
+def _table_and_layer_tasks(
+    folder: Path, tenant: TenantConfig, day_vars: XComArg
+) -> BaseOperator:
+    """`sync.<table>` for each table, then `dbt_staging`, then `dbt_marts`
+    (returned). A task start costs seconds here (docs/performance.md): the
+    stages of a table and the models of a layer run in one task each, and
+    every step still logs and returns what its own task would have."""
+    with TaskGroup(
+        group_id=SYNC_GROUP,
+        tooltip="each table: extract → validate → load → reconcile",
+    ) as sync:
+        for table in tenant.tables:
+            StageOperator(
+                stage="sync",
+                doc_md=stage_doc_md(tenant, table, "sync"),
+                task_id=table.name,
+                python_callable=tasks.run_sync,
+                op_kwargs={
+                    "tenant_folder": str(folder),
+                    "table_name": table.name,
+                    "day_vars": day_vars,
+                },
+                outlets=[raw_asset(tenant, table.name)],
+                # Every stage's result is in XCom and each stage logs its own
+                # one-line summary: the whole dict in the log is noise.
+                show_return_value_in_logs=False,
+                # The extract reads the source: the source's pool, if any.
+                pool=tenant.source.pool or tenant_pool(tenant),
+            )
+    staging, marts = (dbt_layer_task(folder, tenant, layer) for layer in DBT_LAYERS)
+    marts.outlets = [
+        mart_asset(tenant, model) for model in layer_models(folder, DBT_LAYERS[-1])
+    ]
+    sync >> staging >> marts
+    return marts
+
+
+def _stage_tasks(folder: Path, tenant: TenantConfig, day_vars: XComArg) -> TaskGroup:
+    """The `stages` shape: a task group per table, a Cosmos task group per
+    dbt layer; returns the marts group."""
+    loads = {
+        table.name: _table_group(folder, tenant, table, day_vars)
+        for table in tenant.tables
+    }
+    groups = [dbt_task_group(folder, tenant, layer) for layer in DBT_LAYERS]
+    wire_dbt_dependencies(groups, loads)
+    declare_mart_outlets(groups[-1], tenant)
+    return groups[-1]
 
 
 def plan_ver_param(tenant: TenantConfig) -> Param:

@@ -1,12 +1,15 @@
 """Cosmos task groups for a tenant's dbt staging and mart models.
 
-Rendered from the prebuilt manifest (no `dbt ls` at parse time); each model
-runs in-process through dbt's runner, its tests as tasks right after it.
+Each layer is one `dbt build` task by default (factory/dbt_layer.py); the
+`stages` DAG shape renders it with Cosmos from the prebuilt manifest (no `dbt
+ls` at parse time), a task per model and per model's tests. Either way dbt
+runs in-process through dbt's runner.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sys
 from functools import partial
@@ -34,6 +37,7 @@ from mozart_etl.dbt.project import (
 )
 from mozart_etl.errors import ConfigError
 from mozart_etl.factory.asset_events import record_mart_event
+from mozart_etl.factory.dbt_layer import DbtLayerOperator
 from mozart_etl.factory.tasks import forget_dbt_duckdb_environment
 
 DAY_TASK_ID = "production_day"
@@ -158,17 +162,8 @@ def after_dbt_task(
                 os.environ[key] = value
 
 
-def dbt_task_group(
-    tenant_folder: Path, tenant: TenantConfig, layer: str
-) -> DbtTaskGroup:
-    manifest = manifest_path(tenant_folder, layer)
-    load_mode = _load_mode()
-    if not manifest.is_file():
-        raise ConfigError(
-            f"dbt manifest {manifest} is missing: run `make manifests` "
-            "(or `mozart manifests`) after changing the tenant's dbt project",
-            tenant=tenant.tenant_id,
-        )
+def _operator_args(tenant_folder: Path, tenant: TenantConfig) -> dict[str, object]:
+    """What every dbt task of the tenant runs with, in either DAG shape."""
     environment = dbt_env(tenant)
     operator_args: dict[str, object] = {
         "vars": run_vars(tenant),
@@ -184,9 +179,54 @@ def dbt_task_group(
     operator_args["pre_execute"] = partial(
         before_dbt_task, tenant.dbt.target == DbtTarget.DUCKDB
     )
-    # Mart `run` tasks get Asset outlets (dag_factory); this attaches the rows.
+    # Mart tasks get Asset outlets (dag_factory); this attaches the rows.
     saved = {key: os.environ.get(key) for key in environment}
     operator_args["post_execute"] = partial(after_dbt_task, str(tenant_folder), saved)
+    return operator_args
+
+
+def _checked_manifest(tenant_folder: Path, tenant: TenantConfig, layer: str) -> Path:
+    manifest = manifest_path(tenant_folder, layer)
+    if not manifest.is_file():
+        raise ConfigError(
+            f"dbt manifest {manifest} is missing: run `make manifests` "
+            "(or `mozart manifests`) after changing the tenant's dbt project",
+            tenant=tenant.tenant_id,
+        )
+    return manifest
+
+
+def layer_models(tenant_folder: Path, layer: str) -> list[str]:
+    """The model names of one layer, from its trimmed manifest."""
+    nodes = json.loads(manifest_path(tenant_folder, layer).read_text())["nodes"]
+    return sorted(n["name"] for n in nodes.values() if n["resource_type"] == "model")
+
+
+def dbt_layer_task(
+    tenant_folder: Path, tenant: TenantConfig, layer: str
+) -> DbtLayerOperator:
+    """The layer as one `dbt build` task (the default DAG shape)."""
+    _checked_manifest(tenant_folder, tenant, layer)
+    return DbtLayerOperator(
+        task_id=f"dbt_{layer}",
+        layer=layer,
+        tenant_folder=str(tenant_folder),
+        project_dir=str(tenant_dbt_dir(tenant_folder)),
+        profile_config=profile_config(tenant),
+        invocation_mode=InvocationMode.DBT_RUNNER,
+        dbt_executable_path=DBT_EXECUTABLE,
+        emit_datasets=False,
+        **_operator_args(tenant_folder, tenant),
+    )
+
+
+def dbt_task_group(
+    tenant_folder: Path, tenant: TenantConfig, layer: str
+) -> DbtTaskGroup:
+    """The layer as Cosmos renders it: a task per model and per model's tests
+    (the `stages` DAG shape)."""
+    manifest = _checked_manifest(tenant_folder, tenant, layer)
+    load_mode = _load_mode()
     return DbtTaskGroup(
         group_id=f"dbt_{layer}",
         project_config=ProjectConfig(
@@ -214,5 +254,5 @@ def dbt_task_group(
             # A test reading two models (relationships) runs after both.
             should_detach_multiple_parents_tests=True,
         ),
-        operator_args=operator_args,
+        operator_args=_operator_args(tenant_folder, tenant),
     )

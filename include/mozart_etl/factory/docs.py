@@ -65,6 +65,14 @@ STAGE_DOCS = {
     "({mode}), records the run in the ledger and updates the Asset `{uri}` "
     "(rows, snapshot id, partition). Its XCom holds the load result and the "
     "ledger row.",
+    "sync": "Syncs {source} into `{raw}` ({mode}), stage by stage, each "
+    "logged: **extract** (what raw lacks, into an immutable Parquet folder of "
+    "the lake), **validate** ({rules} rule(s) and the declared columns; failing "
+    "rows go to quarantine, a flood fails the task naming the rule), "
+    "**load** (the new versions in one Iceberg snapshot; ledger row; Asset "
+    "`{uri}`), **reconcile** (source against raw). The XCom holds each "
+    "stage's result. A retry after a complete extract resumes from it: the "
+    "source is not read twice.",
 }
 
 

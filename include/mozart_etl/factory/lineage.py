@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 
 class StageOperator(PythonOperator):
-    """A table stage task (`stage`: extract, validate, transform or load)."""
+    """A table task (`stage`: sync, or in the `stages` shape extract, validate,
+    transform or load)."""
 
     def __init__(self, *, stage: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -70,6 +71,8 @@ def stage_datasets(
     result: dict[str, Any],
 ) -> tuple[list[Dataset], list[Dataset]]:
     """(inputs, outputs) of one stage, from its arguments and result (XCom dicts)."""
+    if stage == "sync":  # the lake folders in between are the sync's own
+        return [source_dataset(tenant, table)], [raw_dataset(tenant, table.name)]
     if stage == "extract":
         return [source_dataset(tenant, table)], [lake_dataset(tenant, result["folder"])]
     if stage == "validate":

@@ -134,6 +134,54 @@ def run_extract(
     return manifest.model_dump(mode="json")
 
 
+def run_sync(
+    tenant_folder: str, table_name: str, day_vars: dict[str, str]
+) -> dict[str, Any]:
+    """A table's whole sync in one task: extract → validate [→ transform] →
+    load → reconcile, each stage as in its own task (same functions, same
+    ledger records, same errors), without four more task starts. A retry
+    after a complete extract resumes from it (pipeline/resume.py)."""
+    from mozart_etl.lake import Lake
+    from mozart_etl.load.catalog import open_catalog
+    from mozart_etl.pipeline import stages
+    from mozart_etl.pipeline.resume import RunMarkers
+
+    folder = Path(tenant_folder)
+    tenant = _load_tenant(folder)
+    table = tenant.table(table_name)
+    context = get_current_context()
+    run_id = str(context["run_id"])
+    try:
+        synced = stages.sync_table(
+            folder,
+            tenant,
+            table,
+            _day(tenant, day_vars),
+            _source_connector(tenant),
+            open_catalog(tenant),
+            run_id=run_id,
+            markers=RunMarkers(Lake(tenant), run_id),
+        )
+    except MozartError as exc:
+        _fail_or_retry(exc)
+    finally:
+        release_arrow_memory()
+    record_raw_event(context, tenant, table.name, raw_event_extra(synced.load))
+    return {
+        "extract": synced.extract.model_dump(mode="json"),
+        "validate": synced.validate.model_dump(mode="json"),
+        "transform": synced.transform.model_dump(mode="json")
+        if synced.transform
+        else None,
+        "load": {
+            **synced.load.model_dump(mode="json"),
+            "ledger": synced.ledger.model_dump(mode="json"),
+        },
+        "reconcile": synced.reconcile.model_dump(mode="json"),
+        "resumed": synced.resumed,
+    }
+
+
 def _source_connector(tenant: TenantConfig) -> Connector:
     from mozart_etl.extract.connectors import connector_for
 

@@ -9,6 +9,7 @@ them into tasks, and tests drive them directly (with a clock of their own:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pyiceberg.catalog import Catalog
 
 from mozart_etl.calendar import ProductionDay
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ValidationFailed
+from mozart_etl.errors import MozartError, ValidationFailed
 from mozart_etl.extract.connectors import Connector
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.lake import ExtractManifest, Lake
@@ -28,6 +29,7 @@ from mozart_etl.load.ledger import (
     record_rejection,
 )
 from mozart_etl.load.reconcile import ReconcileResult, mismatch_error, reconcile
+from mozart_etl.pipeline.resume import RunMarkers
 from mozart_etl.pipeline.sync import sync_window
 from mozart_etl.transform.stage import TransformManifest, output_rows, read_manifest
 from mozart_etl.transform.stage import run_transform as transform_rows
@@ -155,6 +157,21 @@ def check(
     return result
 
 
+@dataclass(frozen=True)
+class TableSync:
+    """What each stage of one table's sync returned (the task's XCom)."""
+
+    extract: ExtractManifest
+    validate: ValidationReport
+    transform: TransformManifest | None
+    load: LoadResult
+    ledger: LedgerRecord
+    reconcile: ReconcileResult
+    resumed: bool
+    """The extract came from an earlier attempt of the run (the source was not
+    read again)."""
+
+
 def sync_table(
     tenant_folder: Path,
     tenant: TenantConfig,
@@ -165,24 +182,56 @@ def sync_table(
     *,
     run_id: str,
     captured_at: datetime | None = None,
-) -> ReconcileResult:
-    """Every stage of one table in this process, as the DAG runs them in order
-    (tests and tools; the DAG runs each as its own task)."""
-    manifest = extract(tenant, table, day, connector, catalog, captured_at=captured_at)
-    report = validate(tenant, table, manifest, catalog, run_id=run_id)
-    folder = None
-    if table.transform is not None:
-        folder = transform(tenant, table, tenant_folder, report, run_id=run_id).folder
-    load(
-        tenant,
-        table,
-        manifest,
-        report,
-        catalog,
-        run_id=run_id,
-        transformed_folder=folder,
-    )
-    return check(tenant, table, manifest, report, connector, catalog, run_id=run_id)
+    markers: RunMarkers | None = None,
+) -> TableSync:
+    """Every stage of one table in this process: what the DAG's table task
+    runs (and tests and tools).
+
+    With `markers`, a complete extract is remembered until the sync succeeds
+    or fails for good, and an attempt that finds one resumes from it instead
+    of reading the source again (pipeline/resume.py).
+    """
+    manifest = markers.complete_extract(table.name) if markers else None
+    resumed = manifest is not None
+    if manifest is not None:
+        log.info(
+            "tenant %s, table %s: resuming from extract %s of an earlier attempt "
+            "(%d rows, complete); the source is not read again",
+            tenant.tenant_id,
+            table.name,
+            manifest.extract_id,
+            manifest.rows,
+        )
+    else:
+        manifest = extract(
+            tenant, table, day, connector, catalog, captured_at=captured_at
+        )
+        if markers is not None:
+            markers.remember_extract(manifest)
+    try:
+        report = validate(tenant, table, manifest, catalog, run_id=run_id)
+        transformed = None
+        if table.transform is not None:
+            transformed = transform(tenant, table, tenant_folder, report, run_id=run_id)
+        loaded, record = load(
+            tenant,
+            table,
+            manifest,
+            report,
+            catalog,
+            run_id=run_id,
+            transformed_folder=transformed.folder if transformed else None,
+        )
+        reconciled = check(
+            tenant, table, manifest, report, connector, catalog, run_id=run_id
+        )
+    except MozartError as exc:
+        if markers is not None and exc.terminal:  # a person fixes it, then reruns
+            markers.forget(RunMarkers.extract_name(table.name))
+        raise
+    if markers is not None:
+        markers.forget(RunMarkers.extract_name(table.name))
+    return TableSync(manifest, report, transformed, loaded, record, reconciled, resumed)
 
 
 def sync_run(
@@ -207,7 +256,7 @@ def sync_run(
             catalog,
             run_id=run_id,
             captured_at=captured_at,
-        )
+        ).reconcile
         for table in tenant.tables
         if tables is None or table.name in tables
     }

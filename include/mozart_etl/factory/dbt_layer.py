@@ -1,0 +1,136 @@
+"""One task per dbt layer: `dbt build` of the layer's models and tests in one
+dbt process, each node's outcome in the task's log and XCom.
+
+Why not a task per model (Cosmos LOCAL) or Cosmos's WATCHER: on the machines
+we run, an Airflow task start costs seconds (a process, the imports, the DAG
+parse), more than most of our models take; the demo's 37 dbt tasks were most
+of its live run (docs/performance.md). WATCHER keeps a sensor task per model,
+so the same starts, and its retries were still being reworked upstream
+(Cosmos's "watcher retry history"). One build per layer keeps dbt's own
+threading and ordering, and this module gives back what the per-model tasks
+showed:
+
+- a line per node as it finishes (status, seconds, message) and the whole
+  table in XCom (`models`);
+- a retry (or a clear after a failure) builds only the nodes that did not
+  succeed — errored, failed, skipped — with the in-layer parents of a failed
+  test, remembered in the lake by the failed attempt (pipeline/resume.py);
+- Asset events per mart (the marts task's outlets, dag_factory).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from cosmos.operators.local import DbtBuildLocalOperator
+
+log = logging.getLogger(__name__)
+
+SUCCEEDED = {"success", "pass", "warn"}
+"""dbt run statuses of a node that needs no rebuild (a warning passes)."""
+
+
+class NodeOutcomes:
+    """dbt's NodeFinished events of one build (a dbtRunner callback)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, event: Any) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        node, result = event.data.node_info, event.data.run_result
+        outcome = {
+            "name": node.node_name,
+            "resource_type": node.resource_type,
+            "status": result.status,
+            "seconds": round(result.execution_time, 3),
+            "message": result.message,
+        }
+        self.nodes[node.unique_id] = outcome
+        log.info(
+            "dbt %s %s: %s in %.2f s%s",
+            outcome["resource_type"],
+            outcome["name"],
+            outcome["status"],
+            outcome["seconds"],
+            f" ({result.message})" if result.message else "",
+        )
+
+    def unfinished(self) -> list[str]:
+        return [uid for uid, o in self.nodes.items() if o["status"] not in SUCCEEDED]
+
+
+class DbtLayerOperator(DbtBuildLocalOperator):
+    """`dbt build` of one layer (`path:models/<layer>`); tests reading an
+    earlier layer's model too run here (`--indirect-selection buildable`),
+    as the layer manifests split them."""
+
+    def __init__(self, *, layer: str, tenant_folder: str, **kwargs: Any) -> None:
+        self.layer = layer
+        self.tenant_folder = tenant_folder
+        self.outcomes = NodeOutcomes()
+        super().__init__(
+            select=[f"path:models/{layer}"],
+            indirect_selection="buildable",
+            dbt_runner_callbacks=[self.outcomes],
+            callback=self._after_build,
+            **kwargs,
+        )
+
+    def _markers(self, context: Any) -> Any:
+        from mozart_etl.config.loader import load_tenant
+        from mozart_etl.lake import Lake
+        from mozart_etl.pipeline.resume import RunMarkers
+
+        tenant = load_tenant(Path(self.tenant_folder))
+        return RunMarkers(Lake(tenant), str(context["run_id"]))
+
+    def execute(self, context: Any, **kwargs: Any) -> None:
+        unfinished = self._markers(context).unfinished(self.layer)
+        if unfinished:
+            self.select = self._retry_selection(unfinished)
+            log.info(
+                "dbt %s: an earlier attempt of this run left %d node(s) unbuilt; "
+                "building only those: %s",
+                self.layer,
+                len(unfinished),
+                " ".join(self.select),
+            )
+        super().execute(context, **kwargs)
+
+    def _retry_selection(self, unique_ids: list[str]) -> list[str]:
+        """Each unbuilt node by name; a test with its parents in this layer (a
+        failed test may have failed on stale data the rebuild fixes)."""
+        selection = []
+        for unique_id in unique_ids:
+            kind, *_, name = unique_id.split(".")
+            if kind == "test":
+                selection.append(f"1+{name},path:models/{self.layer}")
+            else:
+                selection.append(name)
+        return selection
+
+    def _after_build(self, project_dir: str, context: Any = None, **_: Any) -> None:
+        """Cosmos's callback, after dbt and before its outcome raises: the
+        node table to XCom, and the unbuilt nodes for the next attempt."""
+        outcomes = self.outcomes.nodes
+        counts: dict[str, int] = {}
+        for outcome in outcomes.values():
+            counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
+        log.info(
+            "dbt %s: %d node(s) finished: %s",
+            self.layer,
+            len(outcomes),
+            ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none",
+        )
+        if context is not None:
+            context["ti"].xcom_push(key="models", value=list(outcomes.values()))
+        markers = self._markers(context)
+        unfinished = self.outcomes.unfinished()
+        if unfinished:
+            markers.remember_unfinished(self.layer, unfinished)
+        else:
+            markers.forget(markers.dbt_name(self.layer))
