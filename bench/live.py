@@ -3,11 +3,15 @@ triggerer, api-server and the LocalExecutor (the harness of tests/live), from
 trigger to success, in each DAG shape in the same run.
 
 `MOZART_BENCH_LIVE_SHAPES` (default `tables,stages`) names the shapes to run,
-in order; each gets a fresh deployment, a fresh lake and the same demo source.
-Per shape: seconds from trigger to success, the number of task instances, and
+in order; `MOZART_BENCH_LIVE_SCALES` (default `demo,1M`) the sources: the
+demo's SQLite file (~1 000 `lot_history` rows), and the demo generator at
+~1M `lot_history` rows copied into a scratch PostgreSQL database reached
+through an Airflow connection (bench/e2e.py's source; the first load reads
+the whole history). Each shape and scale gets a fresh deployment and lake.
+
+Per run: seconds from trigger to success, the number of task instances, and
 per stage the summed task seconds and the time tasks waited between being
-scheduled and starting (what a task start costs here). Figures go to
-docs/performance.md by hand.
+scheduled and starting. Figures go to docs/performance.md by hand.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ import logging
 import os
 import tempfile
 import time
+import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,36 +31,69 @@ log = logging.getLogger("bench")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES_VAR = "MOZART_BENCH_LIVE_SHAPES"
+SCALES_VAR = "MOZART_BENCH_LIVE_SCALES"
 
 
 def _stage(task_id: str) -> str:
-    """`lot_history.extract` → extract; `dbt_staging…` → dbt_staging."""
-    if task_id.startswith("dbt_"):
-        return task_id.split(".")[0]
-    if "." in task_id:
-        return task_id.rsplit(".", 1)[1]
-    return task_id
+    """`sync.lot_history` → sync; `lot_history.extract` → extract;
+    `dbt_staging.stg_x.run` → dbt_staging."""
+    head, _, rest = task_id.partition(".")
+    if head.startswith("dbt_") or head == "sync":
+        return head
+    return rest.rsplit(".", 1)[-1] if rest else head
 
 
-def run_shape(shape: str) -> dict[str, Any]:
+@contextmanager
+def _source(scale: str, home: Path) -> Iterator[dict[str, str]]:
+    """The demo tenant's source at `scale`; yields the deployment's extra env."""
     from mozart_etl.config.loader import load_tenant
-    from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
+    from mozart_etl.demo.generate import generate_demo_source
+
+    if scale == "demo":
+        tenant = load_tenant(ROOT / "tenants" / "demo")
+        generate_demo_source(Path(tenant.source.database))
+        yield {}
+        return
+    from bench import e2e
+
+    database = f"mozart_bench_live_{uuid.uuid4().hex[:8]}"
+    env = {
+        "AIRFLOW_HOME": str(home / "setup-airflow"),
+        "MOZART_DEMO_SOURCE_TYPE": "postgresql",
+        "MOZART_DEMO_SOURCE_CONN_ID": e2e.CONN_ID,
+        f"AIRFLOW_CONN_{e2e.CONN_ID.upper()}": e2e._conn_uri(database),
+    }
+    try:
+        e2e._setup(database, home, {**env, "MOZART_HOME": str(home)})
+        yield {k: v for k, v in env.items() if k != "AIRFLOW_HOME"}
+    finally:
+        e2e._clean_up(database, home)
+
+
+def run_shape(shape: str, scale: str) -> dict[str, Any]:
+    from mozart_etl.config.loader import load_tenant
+    from mozart_etl.demo.generate import DEMO_DAY
     from tests.live.harness import AirflowServices
 
     home = Path(tempfile.mkdtemp(prefix=f"mozart-bench-live-{shape}-"))
     os.environ["MOZART_HOME"] = str(home)
     os.environ["MOZART_DAG_SHAPE"] = shape
     tenant = load_tenant(ROOT / "tenants" / "demo")
-    generate_demo_source(Path(tenant.source.database))
     pools = {tenant.dbt.pool or "": 1, f"mozart_{tenant.tenant_id}": 8}
     pools.pop("", None)
     env = {
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "MOZART_DAG_SHAPE": shape,
     }
-    with AirflowServices(
-        tenants_dir=ROOT / "tenants", mozart_home=home, pools=pools, env=env
-    ) as airflow:
+    with (
+        _source(scale, home) as source_env,
+        AirflowServices(
+            tenants_dir=ROOT / "tenants",
+            mozart_home=home,
+            pools=pools,
+            env={**env, **source_env},
+        ) as airflow,
+    ):
         airflow.wait_for_dags(["demo"])
         airflow.set_paused("demo", False)
         run_id = f"bench_{shape}"
@@ -73,16 +113,25 @@ def run_shape(shape: str) -> dict[str, Any]:
         figures[0] += 1
         figures[1] += float(ran or 0)
         figures[2] += float(waited or 0)
-    return {"shape": shape, "seconds": seconds, "tasks": len(rows), "stages": stages}
+    return {
+        "shape": shape,
+        "scale": scale,
+        "seconds": seconds,
+        "tasks": len(rows),
+        "stages": stages,
+    }
 
 
 def main() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     shapes = os.environ.get(SHAPES_VAR, "tables,stages").split(",")
-    results = [run_shape(shape) for shape in shapes]
+    scales = os.environ.get(SCALES_VAR, "demo,1M").split(",")
+    results = [run_shape(shape, scale) for scale in scales for shape in shapes]
     log.info("live demo tenant-day, LocalExecutor, trigger → success")
     for result in results:
         log.info(
-            "  shape %-7s %6.1f s  %3d tasks",
+            "  %-5s shape %-7s %6.1f s  %3d tasks",
+            result["scale"],
             result["shape"],
             result["seconds"],
             result["tasks"],
@@ -97,12 +146,13 @@ def main() -> None:
                 ran,
                 waited,
             )
-    if len(results) > 1:
-        base = results[-1]["seconds"]
-        for result in results[:-1]:
+    for scale in scales:
+        runs = [r for r in results if r["scale"] == scale]
+        for result in runs[:-1]:
             log.info(
-                "  %s ÷ %s: %.2f",
+                "  %s: %s ÷ %s = %.2f",
+                scale,
                 result["shape"],
-                results[-1]["shape"],
-                result["seconds"] / base,
+                runs[-1]["shape"],
+                result["seconds"] / runs[-1]["seconds"],
             )

@@ -89,6 +89,10 @@ class DbtLayerOperator(DbtBuildLocalOperator):
         return RunMarkers(Lake(tenant), str(context["run_id"]))
 
     def execute(self, context: Any, **kwargs: Any) -> None:
+        # One operator object may run several tries (`dag.test`, a reused
+        # worker): each reports only its own nodes.
+        self.outcomes.nodes.clear()
+        self.select = [f"path:models/{self.layer}"]
         unfinished = self._markers(context).unfinished(self.layer)
         if unfinished:
             self.select = self._retry_selection(unfinished)
