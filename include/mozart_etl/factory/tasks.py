@@ -151,6 +151,7 @@ def run_sync(
     table = tenant.table(table_name)
     context = get_current_context()
     run_id = str(context["run_id"])
+    markers = RunMarkers(Lake(tenant), run_id)
     try:
         synced = stages.sync_table(
             folder,
@@ -160,9 +161,12 @@ def run_sync(
             _source_connector(tenant),
             open_catalog(tenant),
             run_id=run_id,
-            markers=RunMarkers(Lake(tenant), run_id),
+            markers=markers,
         )
     except MozartError as exc:
+        if not _retry_left(context):
+            # The retries are spent: whoever clears the task next reads anew.
+            markers.forget(RunMarkers.extract_name(table.name))
         _fail_or_retry(exc)
     finally:
         release_arrow_memory()
@@ -180,6 +184,12 @@ def run_sync(
         "reconcile": synced.reconcile.model_dump(mode="json"),
         "resumed": synced.resumed,
     }
+
+
+def _retry_left(context: Any) -> bool:
+    """Whether Airflow will run this task again after a retryable failure."""
+    ti = context["ti"]
+    return int(ti.try_number) <= int(ti.max_tries)
 
 
 def _source_connector(tenant: TenantConfig) -> Connector:

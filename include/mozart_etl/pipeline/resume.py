@@ -11,7 +11,9 @@ fails for good (a terminal error is fixed by a person who then clears the
 task: that run reads the source anew).
 
 A dbt layer's build remembers which of its nodes did not succeed, so that its
-retry builds those (and what depends on them) instead of the whole layer.
+retry builds those (and what depends on them) instead of the whole layer;
+a sync of the same run that appends to raw forgets that (the other models
+would be stale).
 
 Layout: `<lake_root>/<prefix>/_runs/<run id, URL-quoted>/<name>.json`. The
 markers are a few hundred bytes; `mozart sweep` leaves the folder alone.
@@ -80,6 +82,14 @@ class RunMarkers:
 
     def remember_unfinished(self, layer: str, nodes: list[str]) -> None:
         self._write(self.dbt_name(layer), json.dumps({"nodes": sorted(nodes)}))
+
+    def raw_changed(self) -> None:
+        """A sync of this run appended to raw: every model must see it, so no
+        later dbt attempt of the run may build only what an earlier one left."""
+        selector = pafs.FileSelector(self.folder, allow_not_found=True)
+        for info in self.lake.fs.get_file_info(selector):
+            if info.base_name.startswith("dbt_") and info.base_name.endswith(".json"):
+                self.lake.fs.delete_file(info.path)
 
     def unfinished(self, layer: str) -> list[str] | None:
         """The nodes an earlier build of this layer in this run left unbuilt."""

@@ -222,6 +222,8 @@ def sync_table(
             run_id=run_id,
             transformed_folder=transformed.folder if transformed else None,
         )
+        if markers is not None and loaded.rows_loaded:
+            markers.raw_changed()
         reconciled = check(
             tenant, table, manifest, report, connector, catalog, run_id=run_id
         )
