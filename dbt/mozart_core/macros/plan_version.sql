@@ -1,8 +1,9 @@
-{#- The run's plan version (`plan_ver`), set by the DAG as a dbt var: a pattern
-    checked value, still quoted here as a literal (never spliced raw). -#}
+{#- The run's plan version (`plan_ver`), set by the DAG (production_day.sql
+    says how): a pattern checked value, still quoted here as a literal (never
+    spliced raw). -#}
 
 {% macro plan_ver() -%}
-    cast('{{ var("plan_ver") | replace("'", "''") }}' as varchar)
+    cast('{{ mozart_core.run_var("plan_ver") | replace("'", "''") }}' as varchar)
 {%- endmacro %}
 
 {#- A master mart holds one partition per plan version; a rerun replaces it

@@ -17,7 +17,7 @@ from mozart_etl.dbt.project import (
     manifest_path,
     tenant_dbt_dir,
 )
-from mozart_etl.dbt.runner import invoke_dbt, placeholder_vars
+from mozart_etl.dbt.runner import invoke_dbt, tenant_vars
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def build_manifest(tenant_folder: Path, tenant: TenantConfig) -> Path:
     invoke_dbt(tenant_folder, tenant, ["deps", "--quiet"])
     invoke_dbt(
-        tenant_folder, tenant, ["parse", "--quiet", "--vars", placeholder_vars(tenant)]
+        tenant_folder, tenant, ["parse", "--quiet", "--vars", tenant_vars(tenant)]
     )
     dbt_manifest = tenant_dbt_dir(tenant_folder) / DBT_MANIFEST_FILE
     write_layer_manifests(dbt_manifest, tenant_folder)

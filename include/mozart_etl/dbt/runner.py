@@ -15,14 +15,21 @@ from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import profiles_dir, tenant_dbt_dir
 from mozart_etl.errors import ConfigError
 
-# Models read run-time vars; parsing and offline rendering need stand-ins for
-# the production day (never used to build anything).
+# Offline rendering (compile) needs stand-ins for the run's values (never used
+# to build anything); parsing does not (mozart_core's `run_var`).
 PLACEHOLDER_DAY_VARS = {
     "production_day": "1970-01-01",
     "window_start": "1970-01-01T00:00:00+00:00",
     "window_end": "1970-01-02T00:00:00+00:00",
     "plan_ver": "placeholder",
 }
+
+
+def tenant_vars(tenant: TenantConfig) -> str:
+    """`--vars` as the DAG's dbt tasks pass them (the run's own values go
+    through the environment): a parse with these leaves a partial-parse state
+    the tasks can reuse."""
+    return json.dumps(tenant.dbt_vars())
 
 
 def placeholder_vars(tenant: TenantConfig) -> str:

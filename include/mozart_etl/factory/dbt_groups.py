@@ -46,14 +46,24 @@ _DAY_VAR = "{{{{ ti.xcom_pull(task_ids='" + DAY_TASK_ID + "')['{name}'] }}}}"
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
+RUN_VALUES = ("production_day", "window_start", "window_end", "plan_ver")
+"""What the first task resolves for the run, as dbt reads it (mozart_core's
+`run_var` macro)."""
+
+
 def run_vars(tenant: TenantConfig) -> dict[str, object]:
-    """dbt vars: the production day and plan version from the first task, plus
-    the tenant's own."""
-    day_vars = {
-        name: _DAY_VAR.format(name=name)
-        for name in ("production_day", "window_start", "window_end", "plan_ver")
+    """dbt vars: the tenant's own, the same on every run. The run's values go
+    through the environment (`run_env`): dbt re-parses the whole project when
+    its vars change, seconds per dbt task on every run."""
+    return dict(tenant.dbt_vars())
+
+
+def run_env() -> dict[str, str]:
+    """`MOZART_RUN_<NAME>`: the production day, its bounds and the plan version
+    from the first task's XCom (rendered by Airflow: `env` is templated)."""
+    return {
+        f"MOZART_RUN_{name.upper()}": _DAY_VAR.format(name=name) for name in RUN_VALUES
     }
-    return {**tenant.dbt_vars(), **day_vars}
 
 
 def execution_mode() -> ExecutionMode:
@@ -164,7 +174,7 @@ def after_dbt_task(
 
 def _operator_args(tenant_folder: Path, tenant: TenantConfig) -> dict[str, object]:
     """What every dbt task of the tenant runs with, in either DAG shape."""
-    environment = dbt_env(tenant)
+    environment = {**dbt_env(tenant), **run_env()}
     operator_args: dict[str, object] = {
         "vars": run_vars(tenant),
         "env": environment,
@@ -211,6 +221,7 @@ def dbt_layer_task(
         task_id=f"dbt_{layer}",
         layer=layer,
         tenant_folder=str(tenant_folder),
+        cache_id=f"{tenant.tenant_id}__dbt_{layer}",
         project_dir=str(tenant_dbt_dir(tenant_folder)),
         profile_config=profile_config(tenant),
         invocation_mode=InvocationMode.DBT_RUNNER,

@@ -32,6 +32,12 @@ SUCCEEDED = {"success", "pass", "warn"}
 """dbt run statuses of a node that needs no rebuild (a warning passes)."""
 
 
+def _cache_dir(cache_id: str) -> Path | None:
+    from cosmos import settings
+
+    return Path(settings.cache_dir) / cache_id if settings.enable_cache else None
+
+
 class NodeOutcomes:
     """dbt's NodeFinished events of one build (a dbtRunner callback)."""
 
@@ -68,7 +74,9 @@ class DbtLayerOperator(DbtBuildLocalOperator):
     earlier layer's model too run here (`--indirect-selection buildable`),
     as the layer manifests split them."""
 
-    def __init__(self, *, layer: str, tenant_folder: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, layer: str, tenant_folder: str, cache_id: str, **kwargs: Any
+    ) -> None:
         self.layer = layer
         self.tenant_folder = tenant_folder
         self.outcomes = NodeOutcomes()
@@ -77,6 +85,10 @@ class DbtLayerOperator(DbtBuildLocalOperator):
             indirect_selection="buildable",
             dbt_runner_callbacks=[self.outcomes],
             callback=self._after_build,
+            # dbt's partial-parse state, kept between runs in Cosmos's cache
+            # (a DbtTaskGroup gets one; a lone operator only when given): with
+            # the same vars on every run, dbt parses only what changed.
+            cache_dir=_cache_dir(cache_id),
             **kwargs,
         )
 
@@ -89,6 +101,8 @@ class DbtLayerOperator(DbtBuildLocalOperator):
         return RunMarkers(Lake(tenant), str(context["run_id"]))
 
     def execute(self, context: Any, **kwargs: Any) -> None:
+        if self.cache_dir is not None:
+            (self.cache_dir / "target").mkdir(parents=True, exist_ok=True)
         # One operator object may run several tries (`dag.test`, a reused
         # worker): each reports only its own nodes.
         self.outcomes.nodes.clear()
