@@ -7,8 +7,9 @@ for one production day with `dag.test` (every task in one fresh process: the
 first load reads the whole history). The tenant reaches PostgreSQL through an
 Airflow connection, exactly as the stack does.
 
-Printed: wall time and peak RSS per stage (extract, validate, transform, load,
-reconcile, dbt staging, dbt marts, …) from the task instances' start/end and
+Printed: wall time and peak RSS per stage (sync, dbt staging, dbt marts, …;
+in the `stages` DAG shape, MOZART_DAG_SHAPE=stages, extract, validate,
+transform, load and reconcile apart) from the task instances' start/end and
 an RSS sampler in the run's process, the run's total, and next to them the
 floors over the same data (each in a fresh process): binary COPY of every
 table to nothing, one zstd Parquet write of the extracted rows, one Iceberg
@@ -98,9 +99,14 @@ class _RssSampler(threading.Thread):
 
 
 def _stage(task_id: str) -> str:
-    """`lot_history.extract` → extract; `dbt_marts.mart_wip.run` → dbt_marts."""
+    """The stage a task's time counts under. Default shape: `sync.lot_history`
+    → sync (extract … reconcile in one task); `dbt_staging`, `dbt_marts` as
+    they are. `stages` shape: `lot_history.extract` → extract;
+    `dbt_marts.mart_wip.run` → dbt_marts."""
     head, _, rest = task_id.partition(".")
     if head.startswith("dbt_"):
+        return head
+    if head == "sync" and rest and "." not in rest:
         return head
     return rest.rsplit(".", 1)[-1] if rest else head
 

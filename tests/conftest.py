@@ -33,6 +33,9 @@ os.environ.update(
     }
 )
 os.environ.pop("MOZART_TENANTS_DIR", None)
+# The DAG shape is read when a DAG is built: tests get the default (`tables`)
+# unless they ask for the other (the `stages_shape` fixture).
+os.environ.pop("MOZART_DAG_SHAPE", None)
 
 POSTGRES_DSN = os.environ.get(
     "MOZART_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres"
@@ -72,6 +75,16 @@ def airflow_db() -> Path:
         [str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ
     )
     return home
+
+
+@pytest.fixture
+def stages_shape(monkeypatch: pytest.MonkeyPatch) -> str:
+    """DAGs built in this test take the `stages` shape (a task per table stage,
+    Cosmos task groups per dbt model), kept beside the default `tables` one."""
+    from mozart_etl.factory.dag_factory import SHAPE_VAR, STAGES_SHAPE
+
+    monkeypatch.setenv(SHAPE_VAR, STAGES_SHAPE)
+    return STAGES_SHAPE
 
 
 @pytest.fixture

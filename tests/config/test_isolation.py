@@ -14,7 +14,13 @@ from airflow.models.dagbag import DagBag
 from mozart_etl.config.isolation import isolation_errors, owner_of, tenant_pool
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG, build_tenant_dag
+from mozart_etl.factory.dag_factory import (
+    CONFIG_ERROR_TAG,
+    SHAPE_VAR,
+    STAGES_SHAPE,
+    TABLES_SHAPE,
+    build_tenant_dag,
+)
 from tests.helpers import tenant_dict, typed_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,13 +94,18 @@ def test_a_connection_or_warehouse_of_another_tenant_is_refused(
     assert {"plant", "works"} <= set(errors)
 
 
-def test_every_task_runs_in_the_tenants_own_pool() -> None:
+@pytest.mark.parametrize("shape", [TABLES_SHAPE, STAGES_SHAPE])
+def test_every_task_runs_in_the_tenants_own_pool(
+    monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    monkeypatch.setenv(SHAPE_VAR, shape)
     demo = ROOT / "tenants" / "demo"
     tenant = load_tenant(demo)
     dag = build_tenant_dag(demo, tenant)
     pools = {task.pool for task in dag.tasks}
     assert tenant_pool(tenant) == "mozart_demo"
     assert "mozart_demo" in pools
+    assert tenant.dbt.pool in pools  # the dbt tasks' (DuckDB: one writer)
     # dbt tasks keep the tenant's dbt pool; every pool carries the tenant id.
     assert all(
         owner_of(pool, ["demo"]) == "demo" or pool == "default_pool" for pool in pools

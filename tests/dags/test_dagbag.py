@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,13 @@ from airflow.models.dagbag import DagBag
 from airflow.serialization.serialized_objects import DagSerialization
 
 from mozart_etl.config.loader import load_tenant, tenant_folders
-from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
+from mozart_etl.factory.assets import mart_asset, raw_asset
+from mozart_etl.factory.dag_factory import (
+    CONFIG_ERROR_TAG,
+    SHAPE_VAR,
+    STAGES_SHAPE,
+    TABLES_SHAPE,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "tenants" / "demo"
@@ -24,24 +31,53 @@ HEAVY_MODULES = ["duckdb", "pyarrow", "pyiceberg", "psycopg", "pymysql", "dbt.cl
 
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
+    """The DAG folder in the default shape (`tables`)."""
     return DagBag(dag_folder=str(ROOT / "dags"))
 
 
-def test_no_import_errors_and_one_dag_per_tenant(dagbag: DagBag) -> None:
-    assert dagbag.import_errors == {}
+@pytest.fixture(scope="module")
+def stages_dagbag() -> DagBag:
+    """The DAG folder in the `stages` shape (read when the DAGs are built)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SHAPE_VAR, STAGES_SHAPE)
+        return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+@pytest.fixture(params=[TABLES_SHAPE, STAGES_SHAPE])
+def any_dagbag(request: pytest.FixtureRequest) -> DagBag:
+    """Each shape's DAG folder in turn."""
+    name = "dagbag" if request.param == TABLES_SHAPE else "stages_dagbag"
+    return request.getfixturevalue(name)
+
+
+def _marts(folder: Path = DEMO) -> list[str]:
+    return sorted(p.stem for p in (folder / "dbt" / "models" / "marts").glob("*.sql"))
+
+
+def test_the_default_shape_is_tables(dagbag: DagBag, stages_dagbag: DagBag) -> None:
+    assert SHAPE_VAR not in os.environ  # tests/conftest.py: the default unless asked
+    assert "sync.lot_history" in dagbag.dags["demo"].task_ids
+    assert "lot_history.extract" not in dagbag.dags["demo"].task_ids
+    assert "lot_history.extract" in stages_dagbag.dags["demo"].task_ids
+
+
+def test_no_import_errors_and_one_dag_per_tenant(any_dagbag: DagBag) -> None:
+    assert any_dagbag.import_errors == {}
     tenants = {folder.name for folder in tenant_folders(ROOT / "tenants")}
-    assert set(dagbag.dag_ids) == tenants | {EXAMPLE_CONSUMER}
+    assert set(any_dagbag.dag_ids) == tenants | {EXAMPLE_CONSUMER}
+    broken = {d for d, dag in any_dagbag.dags.items() if CONFIG_ERROR_TAG in dag.tags}
+    assert broken == set()
 
 
-def test_every_dag_serializes(dagbag: DagBag) -> None:
+def test_every_dag_serializes(any_dagbag: DagBag) -> None:
     """The dag-processor stores serialized DAGs; a DAG that cannot be is not shown."""
-    for dag in dagbag.dags.values():
+    for dag in any_dagbag.dags.values():
         restored = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
         assert set(restored.task_ids) == set(dag.task_ids)
 
 
-def test_demo_dag_settings(dagbag: DagBag) -> None:
-    dag = dagbag.dags["demo"]
+def test_demo_dag_settings(any_dagbag: DagBag) -> None:
+    dag = any_dagbag.dags["demo"]
     tenant = load_tenant(DEMO)
     assert dag.max_active_runs == 1
     assert dag.catchup is False
@@ -52,7 +88,43 @@ def test_demo_dag_settings(dagbag: DagBag) -> None:
 
 
 def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
+    """The `tables` shape: a sync task per table, one dbt build task per layer."""
     dag = dagbag.dags["demo"]
+    tenant = load_tenant(DEMO)
+    tables = [table.name for table in tenant.tables]
+    marts = _marts()
+    assert len(tables) == 9 and len(marts) == 9
+    syncs = {f"sync.{t}" for t in tables}
+    assert set(dag.task_ids) == {"production_day", *syncs, "dbt_staging", "dbt_marts"}
+
+    day = dag.get_task("production_day")
+    assert day.upstream_task_ids == set()
+    # Each sync reads the production day; dbt reads raw once every table synced.
+    assert day.downstream_task_ids == syncs
+    for table in tables:
+        sync = dag.get_task(f"sync.{table}")
+        assert sync.upstream_task_ids == {"production_day"}
+        assert sync.downstream_task_ids == {"dbt_staging"}
+        assert [a.uri for a in sync.outlets] == [raw_asset(tenant, table).uri]
+        assert sync.op_kwargs["table_name"] == table
+    staging, mart_task = dag.get_task("dbt_staging"), dag.get_task("dbt_marts")
+    assert staging.upstream_task_ids == syncs
+    assert staging.downstream_task_ids == {"dbt_marts"}
+    assert mart_task.upstream_task_ids == {"dbt_staging"}
+    assert mart_task.downstream_task_ids == set()
+    # Each layer builds its own models folder; the marts task updates every
+    # mart's Asset (the staging task none).
+    assert staging.select == ["path:models/staging"]
+    assert mart_task.select == ["path:models/marts"]
+    assert staging.outlets == []
+    assert [a.uri for a in mart_task.outlets] == [
+        mart_asset(tenant, m).uri for m in marts
+    ]
+
+
+def test_demo_dag_tasks_and_dependencies_stages_shape(stages_dagbag: DagBag) -> None:
+    """The `stages` shape: a task per table stage, Cosmos tasks per dbt model."""
+    dag = stages_dagbag.dags["demo"]
     tenant = load_tenant(DEMO)
     tables = [table.name for table in tenant.tables]
     staging = sorted((DEMO / "dbt" / "models" / "staging").glob("stg_*.sql"))
@@ -114,20 +186,28 @@ def test_demo_dag_tasks_and_dependencies(dagbag: DagBag) -> None:
         }
 
 
-def test_dag_file_stays_light() -> None:
+@pytest.mark.parametrize("shape", [TABLES_SHAPE, STAGES_SHAPE])
+def test_dag_file_stays_light(shape: str) -> None:
     """Parsing the DAG folder must not import the stage libraries."""
     probe = (
-        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        "import runpy, sys; dags = runpy.run_path(sys.argv[1]); "
         f"print('HEAVY=' + ','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+        "; print('DEMO=' + ' '.join(sorted(dags['demo'].task_ids)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe, str(ROOT / "dags" / "mozart_tenants.py")],
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, SHAPE_VAR: shape},
     )
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("HEAVY=")]
     assert line == "HEAVY="
+    # The DAG was built in that shape (not a stand-in error DAG).
+    (demo,) = [x for x in result.stdout.splitlines() if x.startswith("DEMO=")]
+    parsed = demo.removeprefix("DEMO=").split()
+    wanted = "sync.lot_history" if shape == TABLES_SHAPE else "lot_history.extract"
+    assert wanted in parsed, parsed
 
 
 def _copy_demo(tenants: Path, name: str = "demo") -> Path:
@@ -155,7 +235,8 @@ def test_broken_tenant_only_breaks_itself(
     assert set(bag.dag_ids) == {"demo", "plant_b", EXAMPLE_CONSUMER}
     good = bag.dags["demo"]
     assert CONFIG_ERROR_TAG not in good.tags
-    assert "lot_history.load" in good.task_ids
+    assert "sync.lot_history" in good.task_ids
+    assert {"dbt_staging", "dbt_marts"} <= set(good.task_ids)
     stand_in = bag.dags["plant_b"]
     assert CONFIG_ERROR_TAG in stand_in.tags
     assert stand_in.task_ids == ["config_error"]

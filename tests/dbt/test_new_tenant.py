@@ -9,7 +9,9 @@ import pytest
 from airflow.models.dagbag import DagBag
 
 from mozart_etl.cli import main
-from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
+from mozart_etl.config.loader import load_tenant
+from mozart_etl.factory.assets import mart_asset
+from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG, SHAPE_VAR, STAGES_SHAPE
 from tests.cli import run_mozart
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +40,18 @@ def test_new_tenant_validates_and_its_dag_loads(
     assert set(bag.dag_ids) == {"plant_x"}  # the template itself is no tenant
     dag = bag.dags["plant_x"]
     assert CONFIG_ERROR_TAG not in dag.tags
-    assert "lot_history.load" in dag.task_ids
-    assert "dbt_marts.mart_wip.run" in dag.task_ids
+    assert "sync.lot_history" in dag.task_ids
+    assert "dbt_marts" in dag.task_ids
+    tenant = load_tenant(tenants / "plant_x")
+    marts = {asset.uri for asset in dag.get_task("dbt_marts").outlets}
+    assert mart_asset(tenant, "mart_wip").uri in marts
+
+    # The `stages` shape renders the scaffold's manifests with Cosmos too.
+    monkeypatch.setenv(SHAPE_VAR, STAGES_SHAPE)
+    stages = DagBag(dag_folder=str(ROOT / "dags")).dags["plant_x"]
+    assert CONFIG_ERROR_TAG not in stages.tags
+    assert "lot_history.load" in stages.task_ids
+    assert "dbt_marts.mart_wip.run" in stages.task_ids
 
 
 def test_new_tenant_refuses_a_bad_id_or_an_existing_folder(tmp_path: Path) -> None:

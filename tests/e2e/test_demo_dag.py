@@ -1,7 +1,8 @@
 """The demo tenant's DAG, run by Airflow end to end, against an independent oracle.
 
-Rows really move: SQLite source → Parquet lake → validation → Iceberg raw →
-dbt (Cosmos task groups, DuckDB) → marts. Every mart value is compared with
+Rows really move: SQLite source → Parquet lake → validation → Iceberg raw
+(one `sync.<table>` task per table) → dbt on DuckDB (one `dbt build` task per
+layer: `dbt_staging`, `dbt_marts`) → marts. Every mart value is compared with
 `oracle.expected_marts`, computed in plain Python from the same source.
 """
 
@@ -43,8 +44,8 @@ def demo_run(mozart_home: Path, airflow_db: Path) -> dict[str, Any]:
     tenant = load_tenant(ROOT / "tenants" / "demo")
     summary = generate_demo_source(Path(tenant.source.database))
     assert DagBag(dag_folder=str(ROOT / "dags")).import_errors == {}
-    state = _run_demo_dag(DEMO_DAY)
-    return {"tenant": tenant, "summary": summary, "state": state}
+    run = run_tenant_day("demo", DEMO_DAY)
+    return {"tenant": tenant, "summary": summary, "state": str(run.state), "run": run}
 
 
 def test_demo_dag_builds_marts_equal_to_the_oracle(demo_run: dict[str, Any]) -> None:
@@ -65,6 +66,7 @@ def test_demo_dag_builds_marts_equal_to_the_oracle(demo_run: dict[str, Any]) -> 
         )
     )
     assert quarantined == bad_keys
+    _assert_task_results(demo_run["run"], tenant, summary.rows)
 
     # Raw's live rows are every source row but the quarantined ones (the first
     # load reads the whole history; a quarantined row is a closed version).
@@ -94,6 +96,42 @@ def test_demo_dag_builds_marts_equal_to_the_oracle(demo_run: dict[str, Any]) -> 
         assert _run_demo_dag(day) == "success"
         _assert_marts_equal_the_oracle(tenant, warehouse, day, bad_keys)
     assert {mart: mart_rows(warehouse, mart, DEMO_DAY) for mart in MARTS} == before
+
+
+def _assert_task_results(run: Any, tenant: Any, source_rows: dict[str, int]) -> None:
+    """What the run's tasks did, from their states and XComs: each table's
+    sync read its whole source table (a first sync) and reconciled it; each
+    dbt layer built every model of it and passed every test."""
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    syncs = {f"sync.{table.name}" for table in tenant.tables}
+    layers = {"dbt_staging", "dbt_marts"}
+    assert states == dict.fromkeys({"production_day", *syncs, *layers}, "success")
+    for table in tenant.tables:
+        task_id = f"sync.{table.name}"
+        synced = run.get_task_instance(task_id).xcom_pull(task_ids=task_id)
+        rows = source_rows[table.name]
+        quarantined = 3 if table.name == "lot_history" else 0
+        assert synced["resumed"] is False
+        assert synced["extract"]["rows"] == rows, table.name
+        assert synced["validate"]["quarantined"] == quarantined, table.name
+        assert (synced["transform"] is None) == (table.transform is None)
+        ledger = synced["load"]["ledger"]
+        assert (ledger["run_id"], ledger["status"]) == (run.run_id, "loaded")
+        assert ledger["rows_extracted"] == rows
+        assert synced["load"]["snapshot_id"] == ledger["snapshot_id"]
+        assert synced["reconcile"]["matched"] is True, synced["reconcile"]
+    for layer in ("staging", "marts"):
+        task_id = f"dbt_{layer}"
+        outcomes = run.get_task_instance(task_id).xcom_pull(
+            task_ids=task_id, key="models"
+        )
+        folder = ROOT / "tenants" / "demo" / "dbt" / "models" / layer
+        models = {o["name"] for o in outcomes if o["resource_type"] == "model"}
+        assert models == {path.stem for path in folder.glob("*.sql")}, layer
+        statuses = {o["resource_type"]: set() for o in outcomes}
+        for outcome in outcomes:
+            statuses[outcome["resource_type"]].add(outcome["status"])
+        assert statuses == {"model": {"success"}, "test": {"pass"}}, outcomes
 
 
 def _assert_marts_equal_the_oracle(

@@ -1,8 +1,12 @@
-"""One tenant's broken dbt model breaks only that tenant, and within it only the
-models downstream of the broken one (fine-grained dependencies from the manifest)."""
+"""One tenant's broken dbt model breaks only that tenant, and within it only
+what depends on the broken one: in the default shape the models and tests of
+its layer that read it (one `dbt build` per layer; the next layer waits for the
+whole layer); in the `stages` shape the models downstream of it across layers
+(fine-grained task dependencies from the manifest)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -14,7 +18,12 @@ from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.demo.run import run_tenant_day
-from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG
+from mozart_etl.factory.dag_factory import (
+    CONFIG_ERROR_TAG,
+    SHAPE_VAR,
+    STAGES_SHAPE,
+    TABLES_SHAPE,
+)
 from tests.cli import run_mozart
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,9 +73,15 @@ def test_a_broken_dbt_project_leaves_the_other_tenants_loaded(
     assert "manifest" in (bag.dags["plant_bad"].doc_md or "")
 
 
+@pytest.mark.parametrize("shape", [TABLES_SHAPE, STAGES_SHAPE])
 def test_a_failing_model_fails_only_what_depends_on_it(
-    tmp_path: Path, mozart_home: Path, airflow_db: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    mozart_home: Path,
+    airflow_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shape: str,
 ) -> None:
+    monkeypatch.setenv(SHAPE_VAR, shape)
     tenants = tmp_path / "tenants"
     broken = _copy_demo(tenants, "plant_bad")
     model = broken / "dbt" / "models" / "staging" / "stg_equipment.sql"
@@ -82,6 +97,45 @@ def test_a_failing_model_fails_only_what_depends_on_it(
 
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert str(run.state) == "failed"
+    if shape == STAGES_SHAPE:
+        _assert_only_dependents_failed_stages(states)
+        return
+    # Every table still synced (extract … reconcile).
+    tenant = load_tenant(broken)
+    for table in tenant.tables:
+        assert states[f"sync.{table.name}"] == "success", table.name
+    assert states["dbt_staging"] == "failed"
+    # In the layer: the model failed, its tests were skipped, every other
+    # staging model was built and tested.
+    ti = run.get_task_instance("dbt_staging")
+    outcomes = ti.xcom_pull(task_ids="dbt_staging", key="models")
+    nodes = {o["name"]: o for o in outcomes}
+    assert nodes["stg_equipment"]["status"] == "error"
+    assert "no_such_column" in nodes["stg_equipment"]["message"]
+    staging = {p.stem for p in (broken / "dbt" / "models" / "staging").glob("*.sql")}
+    assert {n for n, o in nodes.items() if o["resource_type"] == "model"} == staging
+    # Its tests, by the tenant's dbt manifest: those reading the model.
+    manifest = json.loads((broken / "dbt" / "target" / "manifest.json").read_text())
+    own_tests = {
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test"
+        and "model.plant_bad.stg_equipment" in node["depends_on"]["nodes"]
+    }
+    assert own_tests and own_tests <= set(nodes)
+    for name, outcome in nodes.items():
+        if name == "stg_equipment":
+            continue
+        if name in own_tests:
+            assert outcome["status"] == "skipped", name
+        else:
+            assert outcome["status"] in ("success", "pass"), name
+    # The marts layer waits for the whole staging layer: none is built.
+    assert states["dbt_marts"] == "upstream_failed"
+
+
+def _assert_only_dependents_failed_stages(states: dict[str, str]) -> None:
+    """The `stages` shape: a task per model; only what reads the model stops."""
     assert states["dbt_staging.stg_equipment.run"] == "failed"
     # Every table still loaded, every other staging model built and tested.
     for task_id, state in states.items():

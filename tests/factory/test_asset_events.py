@@ -72,11 +72,26 @@ def test_mart_event_counts_the_runs_partition(mozart_home: Path) -> None:
     assert (own["partition"], own["rows"]) == ("all", 5)
 
 
+def test_the_tasks_that_write_declare_the_assets() -> None:
+    """Default shape: each table's sync updates its raw table's Asset, the one
+    marts task every mart's."""
+    folder = ROOT / "tenants" / "demo"
+    tenant = load_tenant(folder)
+    dag = build_tenant_dag(folder, tenant)
+    declared = {t.task_id: [a.uri for a in t.outlets] for t in dag.tasks if t.outlets}
+    marts = sorted(p.stem for p in (folder / "dbt" / "models" / "marts").glob("*.sql"))
+    assert len(marts) == 9
+    assert declared == {
+        **{f"sync.{t.name}": [raw_asset(tenant, t.name).uri] for t in tenant.tables},
+        "dbt_marts": [mart_asset(tenant, m).uri for m in marts],
+    }
+
+
 @pytest.mark.parametrize(
     ("behavior", "builder"), [("after_each", "{m}.run"), ("build", "{m}_model_build")]
 )
-def test_the_tasks_that_write_declare_the_assets(
-    behavior: str, builder: str, monkeypatch: pytest.MonkeyPatch
+def test_the_tasks_that_write_declare_the_assets_stages_shape(
+    behavior: str, builder: str, monkeypatch: pytest.MonkeyPatch, stages_shape: str
 ) -> None:
     monkeypatch.setenv("MOZART_COSMOS_TEST_BEHAVIOR", behavior)
     folder = ROOT / "tenants" / "demo"

@@ -1,6 +1,12 @@
 """A copy of the demo tenant under its own DAG id, run through Airflow's
 `dag.test` (every task in this process, against the test metadata database),
-and a minimal SMTP server that counts the failure e-mails it receives.
+what its tasks returned (XCom), and a minimal SMTP server that counts the
+failure e-mails it receives.
+
+In the default DAG shape a table's sync is one task (`sync.<table>`) and a dbt
+layer one `dbt build` task (`dbt_staging`, `dbt_marts`): a layer builds every
+model of the layer, so a scenario that runs a layer for real runs every
+table's sync before it.
 """
 
 from __future__ import annotations
@@ -41,6 +47,18 @@ def copy_demo(
     change(config)
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     return target
+
+
+def sync_dbt_files(folder: Path) -> None:
+    """The copy's generated dbt files (`mozart sync`) for its own tenant id: raw
+    sources in `<id>_raw`, mart contracts accepting `tenant_id = <id>` (the
+    demo's accept `demo`). Needed by a copy whose marts dbt builds."""
+    from mozart_etl.config.loader import load_tenant
+    from mozart_etl.dbt.sources import generated_files, sync_file
+
+    tenant = load_tenant(folder)
+    for path, content in generated_files(folder, tenant).items():
+        sync_file(path, content, check=False)
 
 
 def run_day(tenant_id: str, day: date, *, mark_success: str | None = None) -> DagRun:
@@ -102,3 +120,17 @@ class SmtpSink:
                 return
             else:  # MAIL FROM, RCPT TO, RSET, NOOP
                 reply("250 ok")
+
+
+def xcom(run: DagRun, task_id: str, key: str = "return_value") -> Any:
+    """What the run's task pushed under `key` (its return value by default)."""
+    ti = run.get_task_instance(task_id)
+    assert ti is not None, task_id
+    return ti.xcom_pull(task_ids=task_id, key=key)
+
+
+def dbt_nodes(run: DagRun, task_id: str) -> dict[str, str]:
+    """A dbt layer task's nodes as its last try reported them (XCom `models`):
+    name → dbt status (success, error, pass, fail, skipped, …)."""
+    outcomes = xcom(run, task_id, key="models") or []
+    return {outcome["name"]: outcome["status"] for outcome in outcomes}

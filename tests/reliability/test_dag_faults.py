@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,19 @@ from mozart_etl.factory import tasks
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.ledger import read_ledger
 from tests.reliability.chaos import Recorder
-from tests.reliability.dagrun import copy_demo, run_day
+from tests.reliability.dagrun import (
+    copy_demo,
+    dbt_nodes,
+    run_day,
+    sync_dbt_files,
+    xcom,
+)
 from tests.reliability.pipeline import task_context, tenant_of
 
 DAY = date(2026, 11, 19)
+WIP_GRAIN_TEST = (
+    "mozart_core_unique_combination_mart_wip_snapshot_date__product_id__step_id"
+)
 WIP_COLUMNS = (
     "tenant_id VARCHAR, snapshot_date DATE, product_id VARCHAR, step_id VARCHAR, "
     "lot_count BIGINT, wip_qty BIGINT"
@@ -61,6 +70,7 @@ def test_a_failing_dbt_test_skips_publish(
     postgres_db: str,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     chaos: Recorder,
 ) -> None:
     chaos.name("11. failing dbt test: publish skipped, APS checksum unchanged")
@@ -79,30 +89,45 @@ def test_a_failing_dbt_test_skips_publish(
         config["schedule"]["retries"] = 0
 
     folder = copy_demo(tmp_path / "tenants", tenant_id, with_publish)
+    sync_dbt_files(folder)  # its marts are built: contracts of its own id
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
+    generate_demo_source(mozart_home / "demo" / "source.sqlite")
     tenant = tenant_of(folder)
-    good = [("demo", DAY, "PRD-A", "S10", 3, 300), ("demo", DAY, "PRD-A", "S20", 1, 25)]
+    good = [
+        (tenant_id, DAY, "PRD-A", "S10", 3, 300),
+        (tenant_id, DAY, "PRD-A", "S20", 1, 25),
+    ]
     _write_wip(tenant.dbt.duckdb_path, tenant.namespace, good)
     with task_context("seed", DAY):
         tasks.run_publish(str(folder), {"production_day": DAY.isoformat()})
     before = _aps_checksum(postgres_db)
 
-    # The new mart breaks its tests: a key twice (unique_combination).
-    bad = [*good, ("demo", DAY, "PRD-A", "S10", 9, 900)]
-    _write_wip(tenant.dbt.duckdb_path, tenant.namespace, bad)
-    run = run_day(
-        tenant_id,
-        DAY,
-        mark_success=r"(?!production_day$|dbt_marts\.mart_wip\.test$|publish$).*",
-    )
+    # The mart breaks its tests: a key twice (unique_combination), on the day
+    # before: the run replaces its own day's rows only, so these stay.
+    earlier = DAY - timedelta(days=1)
+    twice = [(tenant_id, earlier, "PRD-A", "S10", n, 100 * n) for n in (3, 9)]
+    _write_wip(tenant.dbt.duckdb_path, tenant.namespace, [*good, *twice])
+    # Every task runs: the marts layer builds from staging, staging from raw.
+    run = run_day(tenant_id, DAY)
 
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    assert states["dbt_marts.mart_wip.test"] == "failed"
+    assert states["dbt_staging"] == "success", states
+    assert states["dbt_marts"] == "failed"
     assert states["publish"] == "upstream_failed"
     assert _aps_checksum(postgres_db) == before
+    # The marts were built; the one test of the doubled key failed.
+    nodes = dbt_nodes(run, "dbt_marts")
+    assert nodes["mart_wip"] == "success"
+    failed = {
+        name for name, status in nodes.items() if status not in ("success", "pass")
+    }
+    assert failed == {WIP_GRAIN_TEST}, nodes
+    assert nodes[WIP_GRAIN_TEST] == "fail"
 
     output = capfd.readouterr()
-    assert "unique_combination" in output.out + output.err  # failed for its data
+    text = output.out + output.err + caplog.text
+    assert f"dbt test {WIP_GRAIN_TEST}: fail" in text  # failed for its data
+    assert "no retry can fix it: dbt test failed" in text
     # Control: the publish task itself would have changed the table.
     tasks.forget_dbt_duckdb_environment({})  # dbt ran in this process
     with task_context("control", DAY):
@@ -173,12 +198,13 @@ def test_no_secret_reaches_logs_xcom_fields_errors_or_the_ledger(
     copy_to_postgres(
         demo_db, f"host=127.0.0.1 user=postgres dbname={postgres_db}", tenant.tables
     )
-    only = r"(?!production_day$|equipment\.|lot_history\.).*"
+    only = r"(?!production_day$|sync\.(equipment|lot_history)$).*"
 
     good = run_day(tenant_id, DAY, mark_success=only)  # PostgreSQL trusts: runs
 
     states = {ti.task_id: str(ti.state) for ti in good.get_task_instances()}
-    assert states["lot_history.reconcile"] == "success", states
+    assert states["sync.lot_history"] == "success", states
+    assert xcom(good, "sync.lot_history")["reconcile"]["matched"] is True
     # The same tenant against MariaDB with a wrong, short password: a driver error.
     monkeypatch.setenv("MOZART_CHAOS_PASSWORD", WRONG_PASSWORD)
     (folder / "tenant.yaml").write_text(
@@ -190,7 +216,7 @@ def test_no_secret_reaches_logs_xcom_fields_errors_or_the_ledger(
     )
     bad = run_day(tenant_id, date(2026, 11, 18), mark_success=only)
     bad_states = {ti.task_id: str(ti.state) for ti in bad.get_task_instances()}
-    assert bad_states["equipment.extract"] == "failed"
+    assert bad_states["sync.equipment"] == "failed"
 
     texts = _secret_texts(tenant_id, capfd)
     ledger = read_ledger(open_catalog(tenant), tenant)

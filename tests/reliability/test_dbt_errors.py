@@ -3,8 +3,9 @@
 Measured before: a staging model naming a column raw does not have went
 `up_for_retry` twice, five minutes apart, and failed with the same binder
 error. Both scenarios run a copy of the demo tenant through Airflow
-(`dag.test`): the equipment table's extract → reconcile and the
-`stg_equipment` model run for real, every other task is marked successful.
+(`dag.test`): every table's sync and the `dbt_staging` layer (one `dbt build`
+of every staging model) run for real, and `dbt_marts` where the scenario
+needs it; every other task is marked successful.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,26 +26,30 @@ from mozart_etl.dbt.failures import classify_dbt_failure
 from mozart_etl.demo.generate import generate_demo_source
 from mozart_etl.load.catalog import open_catalog
 from tests.reliability.chaos import Recorder, raw_figures
-from tests.reliability.dagrun import ROOT, copy_demo
+from tests.reliability.dagrun import ROOT, copy_demo, dbt_nodes, sync_dbt_files
 from tests.reliability.pipeline import tenant_of
-from tests.reliability.test_dag_faults import _write_wip
+from tests.reliability.test_dag_faults import WIP_GRAIN_TEST, _write_wip
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
 
 DAY = date(2026, 11, 19)
-TASK = "dbt_staging.stg_equipment.run"
-WIP_TEST = "dbt_marts.mart_wip.test"
+TASK = "dbt_staging"
+MARTS = "dbt_marts"
 # The tasks named here run for real; dag.test marks every other one successful.
-ONLY = r"(?!production_day$|equipment\.|dbt_staging\.stg_equipment\.run$).*"
-ONLY_AND_WIP_TEST = ONLY.replace(")", "|" + re.escape(WIP_TEST) + "$)", 1)
+# A layer builds every model of it: every table's sync runs before staging.
+ONLY = r"(?!production_day$|sync\.|dbt_staging$).*"
+# Raw is there from the first run: the layers alone.
+LAYERS = r"(?!production_day$|dbt_staging$|dbt_marts$).*"
+MODEL = "stg_equipment"
 MISSING = "equipment_grade"
 
 
 def _tenant(tmp_path: Path, tenant_id: str, retries: int) -> Path:
     """The demo's copy with `retries` and a retry delay short enough that a
-    regression (a retry where none should be) costs seconds, not minutes. The
-    copied dbt sources are pointed at the copy's own raw namespace."""
+    regression (a retry where none should be) costs seconds, not minutes. Its
+    generated dbt files are its own: sources in its raw namespace, mart
+    contracts for its id."""
 
     def schedule(config: dict[str, Any]) -> None:
         config["schedule"]["retries"] = retries
@@ -52,15 +57,15 @@ def _tenant(tmp_path: Path, tenant_id: str, retries: int) -> Path:
 
     folder = copy_demo(tmp_path / "tenants", tenant_id, schedule)
     sources = folder / "dbt" / "models" / "staging" / "_sources.yml"
-    text = sources.read_text()
-    assert "schema: demo_raw\n" in text
-    sources.write_text(text.replace("schema: demo_raw\n", f"schema: {tenant_id}_raw\n"))
+    assert "schema: demo_raw\n" in sources.read_text()
+    sync_dbt_files(folder)
+    assert f"schema: {tenant_id}_raw\n" in sources.read_text()
     return folder
 
 
 def _run(tenant_id: str, *, only: str = ONLY, on_retry: Any = None) -> DagRun:
     """`run_day` of tests/reliability/dagrun.py, with a retry callback on the
-    dbt task (the DAG object dag.test runs is the one changed here)."""
+    staging task (the DAG object dag.test runs is the one changed here)."""
     from airflow.dag_processing.dagbag import DagBag
 
     from mozart_etl.calendar import production_day
@@ -105,42 +110,40 @@ def test_a_binder_error_and_a_failing_dbt_test_fail_after_one_try(
     airflow_db: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     chaos: Recorder,
 ) -> None:
     chaos.name("11b. dbt binder error (missing column), failing dbt test: no retry")
     tenant_id = "chaos_binder"
     folder = _tenant(tmp_path, tenant_id, retries=2)
-    model = folder / "dbt" / "models" / "staging" / "stg_equipment.sql"
-    model.write_text(model.read_text().replace("active\n", f"active, {MISSING}\n"))
+    model = folder / "dbt" / "models" / "staging" / f"{MODEL}.sql"
+    original = model.read_text()
+    model.write_text(original.replace("active\n", f"active, {MISSING}\n"))
     assert MISSING in model.read_text()
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
     generate_demo_source(mozart_home / "demo" / "source.sqlite")
-    # mart_wip with a key twice: its unique_combination test fails (as in 11).
     tenant = tenant_of(folder)
-    wip = ("demo", DAY, "PRD-A", "S10")
-    _write_wip(
-        tenant.dbt.duckdb_path,
-        tenant.namespace,
-        [(*wip, 3, 300), (*wip, 9, 900)],
-    )
 
-    run = _run(tenant_id, only=ONLY_AND_WIP_TEST)
+    run = _run(tenant_id)
 
-    assert run.get_task_instance("equipment.reconcile").state == "success"
+    assert run.get_task_instance("sync.equipment").state == "success"
     assert _tries(run, TASK) == ("failed", 1, [])
-    assert _tries(run, WIP_TEST) == ("failed", 1, [])
-    assert run.get_task_instance(f"{TASK[: -len('run')]}test").state == (
-        "upstream_failed"
-    )
+    assert run.get_task_instance(MARTS).state == "upstream_failed"
+    # The model failed, its tests were skipped; the layer's others were built.
+    nodes = dbt_nodes(run, TASK)
+    assert nodes[MODEL] == "error"
+    own_tests = {name for name in nodes if name.endswith(f"_{MODEL}_equipment_id")}
+    assert own_tests and {nodes[name] for name in own_tests} == {"skipped"}
+    others = {n: s for n, s in nodes.items() if n != MODEL and n not in own_tests}
+    assert len(others) > 10 and set(others.values()) <= {"success", "pass"}, nodes
     logs = capfd.readouterr()
-    text = logs.out + logs.err
+    text = logs.out + logs.err + caplog.text
     error = re.search(r"Binder Error: [^\n]*", text)
     assert error is not None, text[-3000:]
     assert MISSING in error.group()
-    assert "in model stg_equipment" in text
+    assert f"in model {MODEL}" in text
+    assert f"dbt model {MODEL}: error" in text
     assert "no retry can fix it: Binder Error" in text
-    assert "unique_combination" in text
-    assert "no retry can fix it: dbt test failed" in text
     # Raw is untouched by the failed model: every source key, no duplicates.
     lost, dups = raw_figures(
         open_catalog(tenant),
@@ -149,6 +152,31 @@ def test_a_binder_error_and_a_failing_dbt_test_fail_after_one_try(
         _source_keys(mozart_home / "demo" / "source.sqlite"),
     )
     assert (lost, dups) == (0, 0)
+
+    # The model put back; mart_wip with a key twice (on the day before: a run
+    # replaces only its own day's rows): its unique_combination test fails.
+    model.write_text(original)
+    twice = (tenant_id, DAY - timedelta(days=1), "PRD-A", "S10")
+    _write_wip(
+        tenant.dbt.duckdb_path,
+        tenant.namespace,
+        [(*twice, 3, 300), (*twice, 9, 900)],
+    )
+    caplog.clear()
+
+    second = _run(tenant_id, only=LAYERS)
+
+    assert _tries(second, TASK) == ("success", 1, [])
+    assert _tries(second, MARTS) == ("failed", 1, [])
+    marts = dbt_nodes(second, MARTS)
+    assert marts[WIP_GRAIN_TEST] == "fail"
+    assert {n for n, s in marts.items() if s not in ("success", "pass")} == {
+        WIP_GRAIN_TEST
+    }
+    logs = capfd.readouterr()
+    text = logs.out + logs.err + caplog.text
+    assert "unique_combination" in text
+    assert "no retry can fix it: dbt test failed" in text
     chaos.record(
         lost=lost,
         dups=dups,
@@ -221,6 +249,13 @@ def test_a_locked_warehouse_is_retried_and_passes_once_released(
     assert released == ["1"]
     assert (state, try_number) == ("success", 2)
     assert earlier == ["transient: DuckDB file locked"]
+    # Try 2 built the whole layer from the raw tables the run synced.
+    staging = {
+        path.stem for path in (folder / "dbt" / "models" / "staging").glob("*.sql")
+    }
+    nodes = dbt_nodes(run, TASK)
+    assert {name for name in nodes if name.startswith("stg_")} == staging
+    assert set(nodes.values()) <= {"success", "pass"}, nodes
     logs = capfd.readouterr()
     text = logs.out + logs.err
     lock = re.search(r"IO Error: Could not set lock on file[^\n]*", text)

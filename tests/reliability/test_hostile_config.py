@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTO = "proto"
 TENANTS = 200
 # What a tenant's DAG needs at parse: its YAML, transforms and the per-layer
-# manifests Cosmos renders from (not dbt's own manifest or packages).
+# manifests (the layer tasks' model lists and mart Assets; what Cosmos renders
+# from in the `stages` shape), not dbt's own manifest or packages.
 CLONED = (
     "tenant.yaml",
     "transforms.py",

@@ -95,14 +95,16 @@ def test_a_source_down_three_runs_pauses_the_dag(
             run = run_day(
                 TENANT,
                 date(2026, 11, 16) + timedelta(days=index),
-                # Two tables' extracts run (and fail); the rest are marked done.
-                mark_success=r"(?!production_day$|equipment\.|lot_history\.).*",
+                # Two tables' syncs run (and fail at their extract); the rest
+                # are marked done.
+                mark_success=r"(?!production_day$|sync\.(equipment|lot_history)$).*",
             )
             assert str(run.state) == "failed"
             states = {ti.task_id: ti for ti in run.get_task_instances()}
-            extracts = [states["equipment.extract"], states["lot_history.extract"]]
+            extracts = [states["sync.equipment"], states["sync.lot_history"]]
             assert extracts and all(str(ti.state) == "failed" for ti in extracts)
             assert all(ti.try_number == 2 for ti in extracts)  # retried once
+            assert str(states["dbt_staging"].state) == "upstream_failed"
             assert len(sink.messages) == index + 1  # one e-mail per run
             with create_session() as session:
                 model = DagModel.get_dagmodel(TENANT, session=session)
@@ -134,6 +136,8 @@ def test_a_source_down_three_runs_pauses_the_dag(
     text = output.out + output.err
     assert f"tenant={TENANT} table=equipment" in text
     assert "Connection refused" in text or "connection refused" in text
+    # No extract completed, so no retry resumed from one: each read the source.
+    assert "resuming from extract" not in text
     chaos.record(
         cause=f"SourceError: connection refused; {len(sink.messages)} e-mails for "
         "3 runs; self-pause: by the live scheduler (make live), not by dag.test"
