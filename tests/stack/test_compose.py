@@ -547,3 +547,22 @@ def test_without_the_stack_env_the_demo_stays_local(
     )
     assert str(tenant.dbt.target) == "duckdb"
     assert tenant.dbt.duckdb_path == str(tmp_path / "warehouse" / "demo_marts.duckdb")
+
+
+def test_airflow_services_fork_tasks_from_a_preloaded_server(
+    compose: dict[str, Any],
+) -> None:
+    """Every Airflow service that starts tasks forks them from a server that
+    imported the worker modules once (mozart_etl.factory.workers), and every
+    preloaded module exists in the image's environment (this venv)."""
+    import importlib.util
+
+    from mozart_etl.factory.workers import FORKSERVER_PRELOAD
+
+    for name, service in _airflow_services(compose).items():
+        env = _environment(service)
+        assert env.get("AIRFLOW__CORE__MP_START_METHOD") == "forkserver", name
+        preload = env.get("AIRFLOW__CORE__MP_FORKSERVER_PRELOAD", "").split(",")
+        assert tuple(preload) == FORKSERVER_PRELOAD, name
+    for module in FORKSERVER_PRELOAD:
+        assert importlib.util.find_spec(module) is not None, module
