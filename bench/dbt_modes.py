@@ -44,6 +44,7 @@ def run_demo(mode: str, home: str) -> dict:
     from mozart_etl.config.loader import load_tenant, tenants_dir
     from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
     from mozart_etl.demo.run import run_tenant_day
+    from mozart_etl.run_vars import RunVars
 
     tenant = load_tenant(tenants_dir() / "demo")
     generate_demo_source(Path(tenant.source.database))
@@ -54,7 +55,9 @@ def run_demo(mode: str, home: str) -> dict:
     loads = [ti for ti in instances if not ti.task_id.startswith("dbt_")]
     start = min(ti.start_date for ti in dbt)
     end = max(ti.end_date for ti in dbt)
-    producer_seconds = _one_build_per_layer(tenant, run_vars=window.as_vars())
+    producer_seconds = _one_build_per_layer(
+        tenant, run_vars=RunVars.of(window, "bench").to_xcom()
+    )
     return {
         "state": str(run.state),
         "one_dbt_build_per_layer_seconds": producer_seconds,

@@ -29,14 +29,6 @@ class ProductionDay(BaseModel):
         """23 or 25 on a daylight-saving change."""
         return (self.end - self.start).total_seconds() / 3600
 
-    def as_vars(self) -> dict[str, str]:
-        """The dbt vars every model filters on (ISO text, portable across engines)."""
-        return {
-            "production_day": self.day.isoformat(),
-            "window_start": self.start.isoformat(),
-            "window_end": self.end.isoformat(),
-        }
-
 
 def production_day(day: date, timezone: str, day_start_hour: int = 0) -> ProductionDay:
     zone = ZoneInfo(timezone)

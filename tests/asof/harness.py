@@ -35,6 +35,7 @@ from mozart_etl.factory.tasks import (
 )
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.pipeline import stages
+from mozart_etl.run_vars import RunVars
 from tests.e2e.marts import MARTS
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class Deployment:
         window = production_day(
             day, tenant.schedule.timezone, tenant.schedule.day_start_hour
         )
-        variables = {**tenant.dbt_vars(), **window.as_vars(), "plan_ver": "property"}
+        variables = {**tenant.dbt_vars(), **RunVars.of(window, "property").to_xcom()}
         target = self.home / "dbt"
         forget_dbt_duckdb_environment(None)
         invoke_dbt(

@@ -16,6 +16,7 @@ from airflow.sdk import Asset
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.factory.assets import ASSET_GROUP, mart_asset, raw_asset
+from mozart_etl.run_vars import DAY_TASK_ID, RunVars
 
 if TYPE_CHECKING:
     from mozart_etl.config.models import TenantConfig
@@ -56,7 +57,7 @@ def record_mart_event(tenant_folder: str, context: Any, result: Any = None) -> N
     if not marts:
         return
     tenant = load_tenant(Path(tenant_folder))
-    run_vars = context["ti"].xcom_pull(task_ids="production_day")  # DAY_TASK_ID
+    run_vars = RunVars.from_xcom(context["ti"].xcom_pull(task_ids=DAY_TASK_ID))
     for asset in marts:
         model = asset.name.rsplit(".", 1)[-1]
         extra = mart_event_extra(tenant, model, run_vars)
@@ -65,14 +66,14 @@ def record_mart_event(tenant_folder: str, context: Any, result: Any = None) -> N
 
 
 def mart_event_extra(
-    tenant: TenantConfig, model: str, run_vars: dict[str, str]
+    tenant: TenantConfig, model: str, run_vars: RunVars
 ) -> dict[str, Any]:
     """The mart's partition and its rows: the production day's when the product
     standard's grain starts with a date (daily marts), the run's value of the
     mart's `partition` column (e.g. `plan_ver` of master marts), else the whole
     mart. DuckDB only, read-only once dbt let go of the file: Trino marts carry
     no count (no reader for them yet)."""
-    day = run_vars["production_day"]
+    day = run_vars.production_day.isoformat()
     extra: dict[str, Any] = {
         "tenant_id": tenant.tenant_id,
         "model": model,
@@ -91,9 +92,9 @@ def mart_event_extra(
     value: date | str | None = None
     if first is not None and spec["columns"][first]["type"] == "date":
         column, value = first, date.fromisoformat(day)
-    elif spec.get("partition") in run_vars:
+    elif spec.get("partition") in RunVars.model_fields:
         column = spec["partition"]
-        value = run_vars[column]
+        value = run_vars.to_xcom()[column]
     forget_dbt_duckdb_environment(None)
     with MartReader(tenant) as reader:
         extra["rows"] = reader.count(model, day_column=column, day=value)

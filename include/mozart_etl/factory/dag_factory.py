@@ -37,13 +37,13 @@ from mozart_etl.dbt.project import DBT_LAYERS
 from mozart_etl.factory import tasks
 from mozart_etl.factory.assets import mart_asset, raw_asset
 from mozart_etl.factory.dbt_groups import (
-    DAY_TASK_ID,
     dbt_layer_task,
     dbt_task_group,
     layer_models,
 )
 from mozart_etl.factory.docs import stage_doc_md, tenant_doc_md
 from mozart_etl.factory.lineage import StageOperator
+from mozart_etl.run_vars import DAY_TASK_ID
 
 log = logging.getLogger(__name__)
 

@@ -39,31 +39,17 @@ from mozart_etl.errors import ConfigError
 from mozart_etl.factory.asset_events import record_mart_event
 from mozart_etl.factory.dbt_layer import DbtLayerOperator
 from mozart_etl.factory.tasks import forget_dbt_duckdb_environment
+from mozart_etl.run_vars import RunVars
 
-DAY_TASK_ID = "production_day"
-_DAY_VAR = "{{{{ ti.xcom_pull(task_ids='" + DAY_TASK_ID + "')['{name}'] }}}}"
 # The dbt installed beside this interpreter, whatever the worker's PATH says.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
-RUN_VALUES = ("production_day", "window_start", "window_end", "plan_ver")
-"""What the first task resolves for the run, as dbt reads it (mozart_core's
-`run_var` macro)."""
-
-
 def run_vars(tenant: TenantConfig) -> dict[str, object]:
     """dbt vars: the tenant's own, the same on every run. The run's values go
-    through the environment (`run_env`): dbt re-parses the whole project when
-    its vars change, seconds per dbt task on every run."""
+    through the environment (`RunVars.dbt_env_templates`): dbt re-parses the
+    whole project when its vars change, seconds per dbt task on every run."""
     return dict(tenant.dbt_vars())
-
-
-def run_env() -> dict[str, str]:
-    """`MOZART_RUN_<NAME>`: the production day, its bounds and the plan version
-    from the first task's XCom (rendered by Airflow: `env` is templated)."""
-    return {
-        f"MOZART_RUN_{name.upper()}": _DAY_VAR.format(name=name) for name in RUN_VALUES
-    }
 
 
 def execution_mode() -> ExecutionMode:
@@ -174,7 +160,7 @@ def after_dbt_task(
 
 def _operator_args(tenant_folder: Path, tenant: TenantConfig) -> dict[str, object]:
     """What every dbt task of the tenant runs with, in either DAG shape."""
-    environment = {**dbt_env(tenant), **run_env()}
+    environment = {**dbt_env(tenant), **RunVars.dbt_env_templates()}
     operator_args: dict[str, object] = {
         "vars": run_vars(tenant),
         "env": environment,

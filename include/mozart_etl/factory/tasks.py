@@ -21,6 +21,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.credentials import Credentials, secret_forms
 from mozart_etl.errors import ConfigError, MozartError
 from mozart_etl.factory.asset_events import raw_event_extra, record_raw_event
+from mozart_etl.run_vars import RunVars
 
 if TYPE_CHECKING:
     from mozart_etl.extract.connectors import Connector
@@ -80,7 +81,7 @@ def resolve_production_day(tenant_folder: str) -> dict[str, str]:
         window.end.isoformat(),
         plan_ver,
     )
-    return {**window.as_vars(), "plan_ver": plan_ver}
+    return RunVars.of(window, plan_ver).to_xcom()
 
 
 def _plan_ver(tenant: TenantConfig, params: dict[str, Any], day: date) -> str:
@@ -106,10 +107,9 @@ def _prepare_local_stores(tenant: TenantConfig) -> None:
         open_catalog(tenant)
 
 
-def _day(tenant: TenantConfig, day_vars: dict[str, str]) -> ProductionDay:
-    schedule = tenant.schedule
-    day = date.fromisoformat(day_vars["production_day"])
-    return production_day(day, schedule.timezone, schedule.day_start_hour)
+def _day(day_vars: dict[str, str]) -> ProductionDay:
+    """The production day as the run's first task resolved it."""
+    return RunVars.from_xcom(day_vars).window
 
 
 def run_extract(
@@ -125,7 +125,7 @@ def run_extract(
         manifest = stages.extract(
             tenant,
             table,
-            _day(tenant, day_vars),
+            _day(day_vars),
             _source_connector(tenant),
             open_catalog(tenant),
         )
@@ -157,7 +157,7 @@ def run_sync(
             folder,
             tenant,
             table,
-            _day(tenant, day_vars),
+            _day(day_vars),
             _source_connector(tenant),
             open_catalog(tenant),
             run_id=run_id,
@@ -358,13 +358,13 @@ def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
     from mozart_etl.publish.postgres import publish_marts
 
     tenant = _load_tenant(Path(tenant_folder))
-    day = date.fromisoformat(day_vars["production_day"])
+    run = RunVars.from_xcom(day_vars)
     # A worker that just ran dbt-duckdb still holds its read-write connection to
     # the warehouse, which forbids the read-only one publish opens.
     forget_dbt_duckdb_environment(None)
     try:
         result = publish_marts(
-            tenant, day, _publish_target(tenant), day_vars.get("plan_ver")
+            tenant, run.production_day, _publish_target(tenant), run.plan_ver
         )
     except MozartError as exc:
         _fail_or_retry(exc)
