@@ -99,7 +99,9 @@ def test_a_failing_dbt_test_skips_publish(
     ]
     _write_wip(tenant.dbt.duckdb_path, tenant.namespace, good)
     with task_context("seed", DAY):
-        tasks.run_publish(str(folder), {"production_day": DAY.isoformat()})
+        # What the DAG's publish gets: the run's variables, as its first task
+        # resolves them.
+        tasks.run_publish(str(folder), tasks.resolve_production_day(str(folder)))
     before = _aps_checksum(postgres_db)
 
     # The mart breaks its tests: a key twice (unique_combination), on the day
@@ -131,7 +133,7 @@ def test_a_failing_dbt_test_skips_publish(
     # Control: the publish task itself would have changed the table.
     tasks.forget_dbt_duckdb_environment({})  # dbt ran in this process
     with task_context("control", DAY):
-        tasks.run_publish(str(folder), {"production_day": DAY.isoformat()})
+        tasks.run_publish(str(folder), tasks.resolve_production_day(str(folder)))
     assert _aps_checksum(postgres_db) != before
     chaos.record(lost=0, dups=0, cause="dbt test failed → publish upstream_failed")
 
