@@ -4,9 +4,11 @@ A live Airflow 3 (api-server, scheduler, dag-processor, triggerer on a fresh
 PostgreSQL metadata database: tests/live/harness.py, see conftest.py) serves
 the repository's DAGs. The browser logs in (SimpleAuthManager), finds one DAG
 per tenant with its tags, opens the demo DAG's docs, triggers the demo
-production day from the trigger form, and waits until the grid shows the run
-green. Each step leaves a screenshot in tests/browser/screenshots/
-(git-ignored); docs/ui-docs.png and docs/ui-grid.png are copies of two.
+production day from the trigger form, waits until the grid shows the run
+green with its 12 tasks (the production day, a sync per table, a dbt build per
+layer), and finds a mart's outcome in the marts task's log. Each step leaves a
+screenshot in tests/browser/screenshots/ (git-ignored); docs/ui-docs.png and
+docs/ui-grid.png are copies of two.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ def _shot(target: Page | Locator, name: str) -> None:
 def test_operator_journey(live_demo: LiveDemo, browser: Browser) -> None:
     airflow = live_demo.airflow
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    # Generous: on a loaded 2-core machine the UI's first render of a 75-task
-    # run page took over 30 s once (a timeout is a failure, not a measurement).
+    # Generous: on a loaded 2-core machine the UI's first render of a run page
+    # took over 30 s once (a timeout is a failure, not a measurement).
     page.set_default_timeout(120_000)
     expect.set_options(timeout=60_000)
 
@@ -106,11 +108,12 @@ def test_operator_journey(live_demo: LiveDemo, browser: Browser) -> None:
     _shot(form, "3-trigger-form")
     form.get_by_role("button", name="Trigger").click()
     run_id = _triggered_run(live_demo)
-    live_demo.wait(run_id)
-    print(f"demo run through the live scheduler: {live_demo.run_seconds:.0f} s")
+    live_demo.wait(run_id)  # remembered even if it fails: later checks name it
+    print(f"demo run, trigger to success: {live_demo.run_seconds:.0f} s")
 
-    # The grid: the run green, its task groups expanded.
-    page.goto(f"{airflow.api_url}/dags/demo/runs/{quote(run_id, safe='')}")
+    # The grid: the run green, its task group expanded, every task a row.
+    run_page = f"{airflow.api_url}/dags/demo/runs/{quote(run_id, safe='')}"
+    page.goto(run_page)
     expand = page.get_by_role("button", name="Expand all task groups")
     try:
         expand.wait_for(timeout=60_000)
@@ -121,10 +124,23 @@ def test_operator_journey(live_demo: LiveDemo, browser: Browser) -> None:
         _shot(page, "4-grid-stalled")
         page.reload()
     expand.click()
-    expect(page.get_by_text("dbt_marts").first).to_be_visible()
-    expect(page.get_by_text("mart_wip").first).to_be_visible()
+    tables = [table.name for table in live_demo.tenant.tables]
+    for label in ("production_day", "sync", *tables, "dbt_staging", "dbt_marts"):
+        expect(page.get_by_text(label, exact=True).first).to_be_visible()
+    expect(page.get_by_text(f"{len(tables) + 3} Task Instances")).to_be_visible()
     expect(page.locator("body")).to_contain_text(re.compile("success", re.I))
     _shot(page, "4-grid")
+
+    # One task builds every mart: its log ends with the tally (every model a
+    # success, every test a pass) and has a line per model, found by search.
+    page.goto(f"{run_page}/tasks/dbt_marts")
+    marts = len(list((ROOT / "tenants/demo/dbt/models/marts").glob("*.sql")))
+    tally = rf"dbt marts: \d+ node\(s\) finished: \d+ pass, {marts} success$"
+    expect(page.get_by_text(re.compile(tally))).to_have_count(1)
+    page.get_by_placeholder("Search logs").fill("dbt model mart_wip")
+    model_line = re.compile(r"dbt model mart_wip: success in [\d.]+ s")
+    expect(page.get_by_text(model_line)).to_have_count(1)
+    _shot(page, "5-marts-log")
 
 
 def _triggered_run(live: LiveDemo) -> str:

@@ -1,6 +1,7 @@
 """Raw tables and marts are Airflow Assets updated by the tasks that write
-them, with what was written; the example consumer DAG is queued by their
-events and, once the scheduler may create runs, runs on them."""
+them (a raw table by its table's sync task, every mart by the marts layer's
+dbt build), with what was written; the example consumer DAG is queued by
+their events and, once the scheduler may create runs, runs on them."""
 
 from __future__ import annotations
 
@@ -25,14 +26,17 @@ DAILY_MARTS = {
 
 
 def _events(live: LiveDemo, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Each Asset's events from the run: their extras, with the task that
+    emitted each (`_task`)."""
     rows = live.airflow.sql(
-        "SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+        "SELECT a.uri, e.source_task_id, e.extra FROM asset_event e "
+        "JOIN asset a ON a.id = e.asset_id "
         "WHERE e.source_dag_id = 'demo' AND e.source_run_id = %s",
         (run_id,),
     )
     events: dict[str, list[dict[str, Any]]] = {}
-    for uri, extra in rows:
-        events.setdefault(uri, []).append(extra)
+    for uri, task_id, extra in rows:
+        events.setdefault(uri, []).append({**extra, "_task": task_id})
     return events
 
 
@@ -60,6 +64,7 @@ def test_every_raw_table_and_mart_has_one_event_with_what_was_written(
     catalog = open_catalog(tenant)
     for uri, table in raw.items():
         (extra,) = events[uri]
+        assert extra["_task"] == f"sync.{table.name}", uri
         # The first sync reads the whole table: one version per source row, a
         # quarantined row's being the version that closes it (counts in no mart).
         assert extra["rows_in_table"] == summary.rows[table.name], table.name
@@ -70,6 +75,7 @@ def test_every_raw_table_and_mart_has_one_event_with_what_was_written(
         assert extra["snapshot_id"] == iceberg.current_snapshot().snapshot_id
         assert extra["partition"] == f"_mozart_partition={DEMO_DAY}"
 
+    assert {events[uri][0]["_task"] for uri in marts} == {"dbt_marts"}
     oracle = _oracle(live_demo)
     for mart, column in DAILY_MARTS.items():
         (extra,) = events[mart_asset(tenant, mart).uri]

@@ -15,8 +15,14 @@ from pathlib import Path
 import pytest
 
 from mozart_etl.demo.generate import SourceSummary, generate_demo_source
-from tests.live.harness import TIMINGS
 from tests.live.tenants import FULL, RAW, Template, build_template
+from tests.live.timings import (  # the wall times tests record, at the end
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
+
+__all__ = ["pytest_sessionfinish", "pytest_terminal_summary", "pytest_testnodedown"]
 
 
 @pytest.fixture(scope="session")
@@ -36,12 +42,6 @@ def mozart_home_dir() -> Path:
 def demo_source(live_dir: Path) -> SourceSummary:
     """The deterministic demo MES source (SQLite), generated once; tests copy it."""
     return generate_demo_source(live_dir / "sources" / "plant.sqlite")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The wall times the issue asks for, at the end of the run."""
-    for name, seconds in TIMINGS.items():
-        terminalreporter.write_line(f"live timing: {name}: {seconds:.1f}")
 
 
 @pytest.fixture(scope="session")

@@ -80,8 +80,10 @@ def copy_tenant(
     start_date: date = date(2026, 11, 15),
     source_pool: str | None = None,
     alerting: dict[str, Any] | None = None,
+    schedule: dict[str, Any] | None = None,
 ) -> Path:
-    """Tenant `tenant_id` from a built template, reading the SQLite file `source`."""
+    """Tenant `tenant_id` from a built template, reading the SQLite file `source`
+    (`schedule` overrides settings such as `retries`, 0 by default)."""
     folder = tenants_dir / tenant_id
     shutil.copytree(template_folder, folder, symlinks=True)
     config = _slim_config(template, tenant_id)
@@ -89,6 +91,7 @@ def copy_tenant(
     if source_pool:
         config["source"]["pool"] = source_pool
     config["schedule"]["start_date"] = start_date
+    config["schedule"].update(schedule or {})
     if alerting:
         config["alerting"] = {**config.get("alerting", {}), **alerting}
     _write_config(folder, config)
@@ -100,16 +103,29 @@ def sync_sources(tenants_dir: Path) -> None:
     _mozart("--tenants-dir", str(tenants_dir), "sync")
 
 
+def create_shared_catalog(tenant_folder: Path) -> None:
+    """The SQL catalog every test tenant shares (`${MOZART_HOME}/iceberg`), with
+    its tables, before any run: first tasks of several tenants starting at once
+    on a new catalog race to create them ("table iceberg_tables already
+    exists": a retry passes, and test tenants never retry)."""
+    from mozart_etl.config.loader import load_tenant
+    from mozart_etl.load.catalog import open_catalog
+
+    open_catalog(load_tenant(tenant_folder))
+
+
 def dbt_pool(tenant_id: str) -> str:
     return f"mozart_duckdb_{tenant_id}"
 
 
-def tenant_pools(tenant_ids: Iterable[str], *, dbt: bool) -> dict[str, int]:
-    """The pools a tenant's tasks use: its own (4 slots) and its DuckDB writer's."""
+def tenant_pools(tenant_ids: Iterable[str]) -> dict[str, int]:
+    """The pools a tenant's tasks use: its own (4 slots) and its DuckDB writer's,
+    which every test tenant names (`dbt.pool`), as an operator creates it
+    (docs/operations.md). A tenant without dbt models has dbt layer tasks too
+    in the default DAG shape: a task in a pool that does not exist waits for
+    ever."""
     pools = {f"mozart_{tenant_id}": 4 for tenant_id in tenant_ids}
-    if dbt:
-        pools |= {dbt_pool(tenant_id): 1 for tenant_id in tenant_ids}
-    return pools
+    return pools | {dbt_pool(tenant_id): 1 for tenant_id in tenant_ids}
 
 
 def _slim_config(template: Template, tenant_id: str) -> dict[str, Any]:

@@ -22,7 +22,13 @@ from mozart_etl.calendar import production_day
 from mozart_etl.demo.generate import SourceSummary
 from tests.live.content import live_raw_rows
 from tests.live.harness import TIMINGS, AirflowServices
-from tests.live.tenants import RAW, copy_tenant, sync_sources, tenant_pools
+from tests.live.tenants import (
+    RAW,
+    copy_tenant,
+    create_shared_catalog,
+    sync_sources,
+    tenant_pools,
+)
 
 pytestmark = pytest.mark.live
 
@@ -52,12 +58,13 @@ def celery(
         for tenant_id in TENANTS
     }
     sync_sources(tenants_dir)
+    create_shared_catalog(folders[TENANTS[0]])
     services = AirflowServices(
         tenants_dir=tenants_dir,
         mozart_home=mozart_home_dir,
         executor="CeleryExecutor",
         celery_workers=2,
-        pools=tenant_pools(TENANTS, dbt=False),
+        pools=tenant_pools(TENANTS),
     )
     with services:
         services.wait_for_dags(folders)

@@ -1,5 +1,9 @@
-"""Backfill, reprocessing, clear-and-rerun and twenty tenants at once, on a live
-scheduler with the LocalExecutor.
+"""Backfill, reprocessing, clear-and-rerun, a sync's retry resuming from its
+extract and twenty tenants at once, on a live scheduler with the LocalExecutor.
+
+Each DAG has the default shape: `production_day`, a `sync.<table>` task per
+table (extract → validate → load → reconcile in one process), then one dbt
+build task per layer (`dbt_staging`, `dbt_marts`).
 
 The deployment creates no scheduled runs here (`use_job_schedule` off): every
 run is one the test asks for, so results can be compared exactly. Scheduled
@@ -8,11 +12,12 @@ runs are tested under Celery (test_celery.py).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +25,22 @@ from typing import Any
 import pytest
 
 from mozart_etl.calendar import production_day
+from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import SourceSummary
+from mozart_etl.factory.dag_factory import SHAPE_VAR, TABLES_SHAPE
+from mozart_etl.lake import Lake
+from mozart_etl.load.catalog import open_catalog
+from mozart_etl.pipeline.resume import RunMarkers
 from tests.live.content import fingerprints, live_raw_rows
 from tests.live.harness import TIMINGS, AirflowServices
-from tests.live.tenants import FULL, RAW, copy_tenant, sync_sources, tenant_pools
+from tests.live.tenants import (
+    FULL,
+    RAW,
+    copy_tenant,
+    create_shared_catalog,
+    sync_sources,
+    tenant_pools,
+)
 
 pytestmark = pytest.mark.live
 
@@ -43,6 +60,8 @@ BACKFILL = (
     "1",
 )
 FULL_TENANTS = ("bf", "rev", "clr", "clr_ref")
+RESUMED = "rsm"
+"""A tenant whose tasks retry once, 15 s after a failure (the others: never)."""
 POOLED = {f"p{n:02d}": ("plant_a" if n <= 10 else "plant_b") for n in range(1, 21)}
 SOURCE_POOLS = {"source_plant_a": 1, "source_plant_b": 2}
 DOWN = "down"
@@ -64,6 +83,16 @@ def local(
         folders[tenant_id] = copy_tenant(
             templates[FULL.name], FULL, tenants_dir, tenant_id, source=source
         )
+    shutil.copyfile(demo_source.path, sources / f"{RESUMED}.sqlite")
+    folders[RESUMED] = copy_tenant(
+        templates[FULL.name],
+        FULL,
+        tenants_dir,
+        RESUMED,
+        source=sources / f"{RESUMED}.sqlite",
+        # Long enough that no retry starts before every first attempt failed.
+        schedule={"retries": 1, "retry_delay_minutes": 0.25},
+    )
     for plant in ("plant_a", "plant_b"):
         shutil.copyfile(demo_source.path, sources / f"{plant}.sqlite")
     for tenant_id, plant in POOLED.items():
@@ -85,16 +114,16 @@ def local(
         alerting={"max_consecutive_failed_runs": 3},
     )
     sync_sources(tenants_dir)
-    pools = (
-        tenant_pools(FULL_TENANTS, dbt=True)
-        | tenant_pools((*POOLED, DOWN), dbt=False)
-        | SOURCE_POOLS
-    )
+    create_shared_catalog(folders[FULL_TENANTS[0]])
+    pools = tenant_pools((*FULL_TENANTS, RESUMED, *POOLED, DOWN)) | SOURCE_POOLS
     services = AirflowServices(
         tenants_dir=tenants_dir,
         mozart_home=mozart_home_dir,
         pools=pools,
-        env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},
+        env={
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            SHAPE_VAR: TABLES_SHAPE,  # the task ids below are this shape's
+        },
     )
     with services:
         services.wait_for_dags(folders)
@@ -190,17 +219,21 @@ def test_clear_and_rerun_after_a_table_fails(
 
     airflow.wait_for_run("clr", "day", state="failed", timeout=400)
     states = airflow.task_states("clr", "day")
-    assert states["lot_history.extract"] == "failed"
-    for task_id in (
-        "lot_history.validate",
-        "lot_history.load",
-        "lot_history.reconcile",
-        "dbt_staging.stg_lot_history.run",
-        "dbt_marts.mart_cycle_time.run",
-    ):
+    assert states["sync.lot_history"] == "failed"
+    for task_id in ("dbt_staging", "dbt_marts"):
         assert states[task_id] == "upstream_failed", task_id
-    for task_id in ("production_day", "equipment.extract", "equipment.load"):
+    for task_id in ("production_day", "sync.equipment"):
         assert states[task_id] == "success", task_id
+    # The sync stopped at its extract: no later stage ran, nothing was loaded.
+    failed = _task_log(airflow, "clr", "day", "sync.lot_history", 1)
+    assert "[tenant=clr table=lot_history]" in failed  # the error names the table
+    for stage_line in ("extracted clr.lot_history:", "validated clr.lot_history:"):
+        assert stage_line not in failed
+    assert ": loaded — " not in failed
+    tenant = load_tenant(folders["clr"])
+    assert not open_catalog(tenant).table_exists((tenant.raw_namespace, "lot_history"))
+    # No complete extract to resume from: the rerun reads the source.
+    assert RunMarkers(Lake(tenant), "day").complete_extract("lot_history") is None
 
     _rename_table(source, "lot_history_moved", "lot_history")
     airflow.airflow("dags", "clear", "clr", "--run-id", "day", "--only-failed", "--yes")
@@ -212,11 +245,76 @@ def test_clear_and_rerun_after_a_table_fails(
         "WHERE dag_id = 'clr' AND run_id = 'day'"
     )
     tries_of = dict(tries)
-    assert tries_of["lot_history.extract"] == 2  # cleared and rerun
-    assert tries_of["equipment.extract"] == 1  # succeeded once, left alone
+    assert tries_of["sync.lot_history"] == 2  # cleared and rerun
+    assert tries_of["sync.equipment"] == 1  # succeeded once, left alone
+    rerun = _task_log(airflow, "clr", "day", "sync.lot_history", 2)
+    assert "extracted clr.lot_history:" in rerun
+    assert "resuming from extract" not in rerun
+    assert _sync_xcom(airflow, "clr", "day", "lot_history")["resumed"] is False
     assert fingerprints(folders["clr"], FULL.tables, FULL.marts) == fingerprints(
         folders["clr_ref"], FULL.tables, FULL.marts
     )
+
+
+def test_a_retried_sync_resumes_from_its_complete_extract(
+    local: tuple[AirflowServices, dict[str, Path]],
+) -> None:
+    """An attempt that fails after its extract completed (here the load: the
+    catalog refuses writes) leaves the extract's manifest in the lake; the
+    scheduler's retry resumes from it and does not read the source again.
+    (In the earlier shape the load was a task of its own, whose retry read
+    the extract in the lake; the sync's retry keeps that.)"""
+    airflow, folders = local
+    tenant = load_tenant(folders[RESUMED])
+    day = DAYS[-1]
+    catalog = open_catalog(tenant)  # its tables exist before the lock below
+    database = Path(str(tenant.iceberg.catalog.uri).removeprefix("sqlite:///"))
+    syncs = [f"sync.{table}" for table in FULL.tables]
+    with _write_locked(database):
+        airflow.set_paused(RESUMED, False)
+        airflow.trigger(RESUMED, "resume", conf={"production_day": day.isoformat()})
+        # Each sync extracts (the catalog can be read), then its load cannot
+        # write: the attempt fails after a few seconds and waits for its retry.
+        _wait_until_each_was(airflow, RESUMED, "resume", syncs, "up_for_retry")
+    airflow.wait_for_run(RESUMED, "resume", timeout=400)
+
+    tries = dict(
+        airflow.sql(
+            "SELECT task_id, try_number FROM task_instance "
+            "WHERE dag_id = %s AND run_id = 'resume'",
+            (RESUMED,),
+        )
+    )
+    lake, markers = Lake(tenant), RunMarkers(Lake(tenant), "resume")
+    for table in FULL.tables:
+        assert tries[f"sync.{table}"] == 2, tries
+        synced = _sync_xcom(airflow, RESUMED, "resume", table)
+        assert synced["resumed"] is True, table
+        extract = synced["extract"]
+        first = _task_log(airflow, RESUMED, "resume", f"sync.{table}", 1)
+        retry = _task_log(airflow, RESUMED, "resume", f"sync.{table}", 2)
+        # The first attempt read the source and failed writing raw ...
+        assert f"extracted {RESUMED}.{table}: {extract['rows']} rows" in first
+        assert "database is locked" in first
+        assert ": loaded — " not in first
+        # ... the retry took its extract and read no source rows.
+        assert (
+            f"resuming from extract {extract['extract_id']} of an earlier attempt "
+            f"({extract['rows']} rows, complete); the source is not read again"
+        ) in retry
+        assert f"extracted {RESUMED}.{table}:" not in retry
+        assert synced["validate"]["extract_id"] == extract["extract_id"]
+        ledger = synced["load"]["ledger"]
+        assert (ledger["status"], ledger["run_id"]) == ("loaded", "resume")
+        assert ledger["extract_id"] == extract["extract_id"]
+        assert synced["reconcile"]["matched"] is True
+        # One extract in the lake for the day: the source was read once.
+        folders_of_day = sorted(Path(lake.day_folder(table, day)).glob("extract=*"))
+        assert [str(folder) for folder in folders_of_day] == [extract["folder"]]
+        assert markers.complete_extract(table) is None  # forgotten once done
+        loaded = live_raw_rows(folders[RESUMED], table).num_rows
+        assert loaded == extract["rows"] - synced["validate"]["quarantined"], table
+    assert catalog.table_exists((tenant.raw_namespace, "lot_history"))
 
 
 def test_twenty_tenants_share_source_pools(
@@ -234,7 +332,7 @@ def test_twenty_tenants_share_source_pools(
 
     rows = airflow.sql(
         "SELECT dag_id, pool, start_date, end_date FROM task_instance "
-        "WHERE run_id = 'together' AND task_id = 'equipment.extract'"
+        "WHERE run_id = 'together' AND task_id = 'sync.equipment'"
     )
     assert len(rows) == len(POOLED)
     for dag_id, pool, _, _ in rows:
@@ -269,7 +367,7 @@ def test_a_source_down_for_three_runs_pauses_the_dag(
     assert paused_after == [False, False, True]
     states = airflow.sql(
         "SELECT state FROM task_instance WHERE dag_id = %s AND task_id = %s",
-        (DOWN, "equipment.extract"),
+        (DOWN, "sync.equipment"),
     )
     assert sorted(state for (state,) in states) == ["failed"] * 3
 
@@ -285,6 +383,66 @@ def _xcom_day(airflow: AirflowServices, dag_id: str, run_id: str) -> str:
     )
     value: Any = airflow.api("GET", path, params={"deserialize": True}).json()["value"]
     return str(value["production_day"])
+
+
+def _task_log(
+    airflow: AirflowServices, dag_id: str, run_id: str, task_id: str, attempt: int
+) -> str:
+    folder = airflow.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+    return (folder / f"task_id={task_id}" / f"attempt={attempt}.log").read_text()
+
+
+def _sync_xcom(
+    airflow: AirflowServices, dag_id: str, run_id: str, table: str
+) -> dict[str, Any]:
+    """A sync task's return value: each stage's result, and `resumed`."""
+    path = (
+        f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/sync.{table}"
+        "/xcomEntries/return_value"
+    )
+    params = {"deserialize": True, "stringify": False}
+    return dict(airflow.api("GET", path, params=params).json()["value"])
+
+
+def _wait_until_each_was(
+    airflow: AirflowServices,
+    dag_id: str,
+    run_id: str,
+    task_ids: Iterable[str],
+    state: str,
+    timeout: float = 300,
+) -> None:
+    """Until each task was seen in `state` (not necessarily at once); fail at
+    once if one ended before (failed for good, or succeeded)."""
+    waiting = set(task_ids)
+    deadline = time.monotonic() + timeout
+    states: dict[str, str | None] = {}
+    while time.monotonic() < deadline:
+        states = airflow.task_states(dag_id, run_id)
+        waiting -= {task for task in waiting if states.get(task) == state}
+        if not waiting:
+            return
+        ended = {
+            task: states[task]
+            for task in waiting
+            if states.get(task) in ("success", "failed", "upstream_failed")
+        }
+        assert not ended, f"{dag_id}/{run_id}: expected {state}, got {ended}"
+        time.sleep(0.5)
+    raise AssertionError(f"{dag_id}/{run_id}: {sorted(waiting)} not {state}: {states}")
+
+
+@contextlib.contextmanager
+def _write_locked(database: Path) -> Iterator[None]:
+    """Hold a SQLite database's write lock: readers go on, a writer waits for
+    its busy timeout and then fails ('database is locked')."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
 
 
 def _rename_table(source: Path, old: str, new: str) -> None:
