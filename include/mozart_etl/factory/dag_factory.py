@@ -177,11 +177,12 @@ def dag_shape() -> str:
 
 def _table_and_layer_tasks(
     folder: Path, tenant: TenantConfig, day_vars: XComArg
-) -> BaseOperator:
+) -> BaseOperator | TaskGroup:
     """`sync.<table>` for each table, then `dbt_staging`, then `dbt_marts`
-    (returned). A task start costs seconds here (docs/performance.md): the
-    stages of a table and the models of a layer run in one task each, and
-    every step still logs and returns what its own task would have."""
+    (the last of them returned; a layer without models gets no task). A task
+    start costs seconds here (docs/performance.md): the stages of a table and
+    the models of a layer run in one task each, and every step still logs and
+    returns what its own task would have."""
     with TaskGroup(
         group_id=SYNC_GROUP,
         tooltip="each table: extract → validate → load → reconcile",
@@ -204,12 +205,17 @@ def _table_and_layer_tasks(
                 # The extract reads the source: the source's pool, if any.
                 pool=tenant.source.pool or tenant_pool(tenant),
             )
-    staging, marts = (dbt_layer_task(folder, tenant, layer) for layer in DBT_LAYERS)
-    marts.outlets = [
-        mart_asset(tenant, model) for model in layer_models(folder, DBT_LAYERS[-1])
-    ]
-    sync >> staging >> marts
-    return marts
+    last: BaseOperator | TaskGroup = sync
+    for layer in DBT_LAYERS:
+        models = layer_models(folder, layer)
+        if not models:  # a tenant without models of this layer: no dbt task
+            continue
+        task = dbt_layer_task(folder, tenant, layer)
+        if layer == DBT_LAYERS[-1]:
+            task.outlets = [mart_asset(tenant, model) for model in models]
+        last >> task
+        last = task
+    return last
 
 
 def _stage_tasks(folder: Path, tenant: TenantConfig, day_vars: XComArg) -> TaskGroup:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pyiceberg.catalog import Catalog, load_catalog
 
 from mozart_etl.config.constants import CatalogType
 from mozart_etl.config.models import TenantConfig
+
+log = logging.getLogger(__name__)
 
 
 def catalog_properties(tenant: TenantConfig) -> dict[str, str]:
@@ -36,4 +39,16 @@ def catalog_properties(tenant: TenantConfig) -> dict[str, str]:
 
 
 def open_catalog(tenant: TenantConfig) -> Catalog:
-    return load_catalog(tenant.iceberg.catalog.name, **catalog_properties(tenant))
+    """The tenant's catalog. A SQL catalog creates its own tables on first use;
+    tenants sharing one catalog database (the embedded default: one SQLite
+    file) whose first tasks start at once race to create them, and the loser
+    gets "table iceberg_tables already exists" (seen live, 1 in 10 with four
+    processes). The tables exist then: opening again finds them."""
+    properties = catalog_properties(tenant)
+    try:
+        return load_catalog(tenant.iceberg.catalog.name, **properties)
+    except Exception as exc:  # SQLAlchemy's OperationalError or IntegrityError
+        if "already exists" not in str(exc) or "init_catalog_tables" not in properties:
+            raise
+        log.info("catalog tables created by another process meanwhile: %s", exc)
+        return load_catalog(tenant.iceberg.catalog.name, **properties)
