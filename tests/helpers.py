@@ -344,3 +344,15 @@ def content_hash(table: pa.Table, exclude: Iterable[str] = ()) -> str:
     for row in sorted(rows):
         digest.update(row.encode("utf-8") + b"\n")
     return digest.hexdigest()
+
+
+def run_vars_xcom(
+    tenant: TenantConfig, day: date, plan_ver: str = "2026-W47"
+) -> dict[str, str]:
+    """The first task's XCom for production day `day` of `tenant` (what the
+    later tasks, publish included, receive as `day_vars`)."""
+    from mozart_etl.run_vars import RunVars
+
+    schedule = tenant.schedule
+    window = production_day(day, schedule.timezone, schedule.day_start_hour)
+    return RunVars.of(window, plan_ver).to_xcom()

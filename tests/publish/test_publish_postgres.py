@@ -17,7 +17,13 @@ from pydantic import ValidationError
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import PublishError, PublishRejected
 from mozart_etl.publish.postgres import PostgresTarget, publish_marts
-from tests.helpers import POSTGRES_HOST, POSTGRES_PORT, table_dict, tenant_dict
+from tests.helpers import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    run_vars_xcom,
+    table_dict,
+    tenant_dict,
+)
 
 D1, D2 = date(2026, 11, 18), date(2026, 11, 19)
 PASSWORD = "pw-Zq9-n0t-in-logs"
@@ -362,7 +368,7 @@ def test_the_publish_task_returns_a_secret_free_summary(
     (folder / "tenant.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     _write_marts(tenant.dbt.duckdb_path, _wip(D1) + _wip(D2), [])
 
-    xcom = run_publish(str(folder), {"production_day": D2.isoformat()})
+    xcom = run_publish(str(folder), run_vars_xcom(tenant, D2))
 
     assert PASSWORD not in json.dumps(xcom)
     assert xcom["production_day"] == "2026-11-19"

@@ -88,6 +88,7 @@ def test_a_layer_retry_builds_only_the_nodes_that_did_not_succeed(
     airflow_db: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     chaos: Recorder,
 ) -> None:
     chaos.name(
@@ -136,7 +137,9 @@ def test_a_layer_retry_builds_only_the_nodes_that_did_not_succeed(
     assert len(own) >= 2  # the model and at least one test
     assert remembered == [sorted(own)]
 
-    text = "".join(capfd.readouterr())
+    # The task logs reach stdout, or only the log capture once an earlier
+    # test in the process set Airflow's logging up: read both.
+    text = "".join(capfd.readouterr()) + caplog.text
     built = re.findall(r"dbt (model|test) (\S+): (\w+) in", text)
     first_try = [name for kind, name, _ in built if kind == "model"]
     # Try 1 built every staging model (the broken one errored); try 2 only it.

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import psycopg
 
+from mozart_etl.config.loader import load_tenant
 from mozart_etl.factory import tasks
-from tests.helpers import table_dict, tenant_dict
+from tests.helpers import run_vars_xcom, table_dict, tenant_dict
 from tests.publish.test_publish_postgres import (
     CYCLE_ORDER,
     D1,
@@ -50,10 +51,15 @@ def dying_write_row(self, row):
     return write_row(self, row)
 
 psycopg.Copy.write_row = dying_write_row
+from pathlib import Path
+from mozart_etl.config.loader import load_tenant
+from mozart_etl.config.loader import load_tenant
 from mozart_etl.factory import tasks
+from tests.helpers import run_vars_xcom
 from tests.reliability.pipeline import task_context
 with task_context("publish-1", date(2026, 11, 18)):
-    tasks.run_publish(sys.argv[1], {"production_day": "2026-11-18"})
+    tenant = load_tenant(Path(sys.argv[1]))
+    tasks.run_publish(sys.argv[1], run_vars_xcom(tenant, date(2026, 11, 18)))
 """
 
 
@@ -90,7 +96,7 @@ def test_killed_publish_leaves_the_old_tables_and_the_retry_the_new(
     warehouse = tenant_of(folder).dbt.duckdb_path
     _write_marts(warehouse, _wip(D1), _cycle(D1))
     with task_context("publish-0", D1):
-        tasks.run_publish(str(folder), {"production_day": D1.isoformat()})
+        tasks.run_publish(str(folder), run_vars_xcom(load_tenant(folder), D1))
     old = _checksum(postgres_db)
     assert old[1:] == (3, 3)
 
@@ -113,7 +119,7 @@ def test_killed_publish_leaves_the_old_tables_and_the_retry_the_new(
     seen.append(_checksum(postgres_db))  # after the crash
 
     with task_context("publish-1", D1):
-        tasks.run_publish(str(folder), {"production_day": D1.isoformat()})
+        tasks.run_publish(str(folder), run_vars_xcom(load_tenant(folder), D1))
     new = _checksum(postgres_db)
 
     assert seen == [old, old]

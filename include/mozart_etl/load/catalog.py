@@ -39,16 +39,24 @@ def catalog_properties(tenant: TenantConfig) -> dict[str, str]:
 
 
 def open_catalog(tenant: TenantConfig) -> Catalog:
-    """The tenant's catalog. A SQL catalog creates its own tables on first use;
-    tenants sharing one catalog database (the embedded default: one SQLite
-    file) whose first tasks start at once race to create them, and the loser
-    gets "table iceberg_tables already exists" (seen live, 1 in 10 with four
-    processes). The tables exist then: opening again finds them."""
+    """The tenant's catalog. A SQL catalog creates its own tables on first use,
+    one after the other; tenants sharing one catalog database (the embedded
+    default: one SQLite file) whose first tasks start at once race to create
+    them, and a loser gets "table iceberg_tables already exists" (seen live, 1
+    in 10 with four processes). Each retry finds more of them made; past a few
+    tries the error is real."""
     properties = catalog_properties(tenant)
-    try:
-        return load_catalog(tenant.iceberg.catalog.name, **properties)
-    except Exception as exc:  # SQLAlchemy's OperationalError or IntegrityError
-        if "already exists" not in str(exc) or "init_catalog_tables" not in properties:
-            raise
-        log.info("catalog tables created by another process meanwhile: %s", exc)
-        return load_catalog(tenant.iceberg.catalog.name, **properties)
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            return load_catalog(tenant.iceberg.catalog.name, **properties)
+        except Exception as exc:  # SQLAlchemy's OperationalError or IntegrityError
+            racing = (
+                "already exists" in str(exc) and "init_catalog_tables" in properties
+            )
+            if not racing or attempt == OPEN_ATTEMPTS:
+                raise
+            log.info("catalog tables being created by another process: %s", exc)
+    raise AssertionError("unreachable")
+
+
+OPEN_ATTEMPTS = 5
