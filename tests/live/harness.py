@@ -557,10 +557,14 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _group_has_live_members(pgid: int) -> bool:
-    """killpg(0) also succeeds for zombies; look for a member that is not one."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    """killpg(0) also succeeds for zombies; look for a member that is not one.
+    A process may vanish between listing /proc and reading its stat (pathlib's
+    glob itself raised ProcessLookupError once): each read is guarded."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(fields[2]) == pgid and fields[0] != "Z":

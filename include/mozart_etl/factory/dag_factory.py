@@ -207,7 +207,7 @@ def _table_and_layer_tasks(
             )
     last: BaseOperator | TaskGroup = sync
     for layer in DBT_LAYERS:
-        models = layer_models(folder, layer)
+        models = layer_models(folder, tenant, layer)
         if not models:  # a tenant without models of this layer: no dbt task
             continue
         task = dbt_layer_task(folder, tenant, layer)

@@ -192,9 +192,11 @@ def _checked_manifest(tenant_folder: Path, tenant: TenantConfig, layer: str) -> 
     return manifest
 
 
-def layer_models(tenant_folder: Path, layer: str) -> list[str]:
-    """The model names of one layer, from its trimmed manifest."""
-    nodes = json.loads(manifest_path(tenant_folder, layer).read_text())["nodes"]
+def layer_models(tenant_folder: Path, tenant: TenantConfig, layer: str) -> list[str]:
+    """The model names of one layer, from its trimmed manifest (a ConfigError
+    saying how to build it when it is missing)."""
+    manifest = _checked_manifest(tenant_folder, tenant, layer)
+    nodes = json.loads(manifest.read_text())["nodes"]
     return sorted(n["name"] for n in nodes.values() if n["resource_type"] == "model")
 
 
