@@ -168,8 +168,7 @@ def run_sync(
             # The retries are spent: whoever clears the task next reads anew.
             markers.forget(RunMarkers.extract_name(table.name))
         _fail_or_retry(exc)
-    finally:
-        release_arrow_memory()
+    # (StageOperator releases Arrow's memory after the task, as for every stage.)
     record_raw_event(context, tenant, table.name, raw_event_extra(synced.load))
     return {
         "extract": synced.extract.model_dump(mode="json"),
