@@ -23,28 +23,16 @@ import pytest
 
 from mozart_etl.demo.generate import generate_demo_source
 from tests.reliability.chaos import Recorder
-from tests.reliability.dagrun import ROOT, copy_demo
+from tests.reliability.dagrun import ROOT
+from tests.reliability.test_dbt_errors import ONLY, _tenant
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
 
 DAY = date(2026, 11, 19)
 TASK = "dbt_staging"
-ONLY = r"(?!production_day$|sync\.|dbt_staging$).*"
 MODEL = "stg_equipment"
 TRANSIENT = "select error('IO Error: simulated, gone on the next try') as equipment_id"
-
-
-def _tenant(tmp_path: Path, tenant_id: str) -> Path:
-    def schedule(config: dict[str, Any]) -> None:
-        config["schedule"]["retries"] = 1
-        config["schedule"]["retry_delay_minutes"] = 0.01
-
-    folder = copy_demo(tmp_path / "tenants", tenant_id, schedule)
-    sources = folder / "dbt" / "models" / "staging" / "_sources.yml"
-    text = sources.read_text()
-    sources.write_text(text.replace("schema: demo_raw\n", f"schema: {tenant_id}_raw\n"))
-    return folder
 
 
 def _layer_nodes(folder: Path, layer: str) -> dict[str, dict[str, Any]]:
@@ -95,7 +83,7 @@ def test_a_layer_retry_builds_only_the_nodes_that_did_not_succeed(
         "11d. one model of a dbt layer fails transiently: the retry builds it alone"
     )
     tenant_id = "chaos_layer_retry"
-    folder = _tenant(tmp_path, tenant_id)
+    folder = _tenant(tmp_path, tenant_id, retries=1)
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tmp_path / "tenants"))
     generate_demo_source(mozart_home / "demo" / "source.sqlite")
     model_file = folder / "dbt" / "models" / "staging" / f"{MODEL}.sql"

@@ -93,12 +93,17 @@ class DbtLayerOperator(DbtBuildLocalOperator):
         )
 
     def _markers(self, context: Any) -> Any:
+        """The run's markers, opened once per try (the build's start reads
+        them, its callback writes them)."""
+        if getattr(self, "_run_markers", None) is not None:
+            return self._run_markers
         from mozart_etl.config.loader import load_tenant
         from mozart_etl.lake import Lake
         from mozart_etl.pipeline.resume import RunMarkers
 
         tenant = load_tenant(Path(self.tenant_folder))
-        return RunMarkers(Lake(tenant), str(context["run_id"]))
+        self._run_markers = RunMarkers(Lake(tenant), str(context["run_id"]))
+        return self._run_markers
 
     def execute(self, context: Any, **kwargs: Any) -> None:
         if self.cache_dir is not None:
@@ -106,6 +111,7 @@ class DbtLayerOperator(DbtBuildLocalOperator):
         # One operator object may run several tries (`dag.test`, a reused
         # worker): each reports only its own nodes.
         self.outcomes.nodes.clear()
+        self._run_markers = None
         self.select = [f"path:models/{self.layer}"]
         unfinished = self._markers(context).unfinished(self.layer)
         if unfinished:
