@@ -258,17 +258,46 @@ class ScheduleConfig(FrozenModel):
 
 
 class AlertingConfig(FrozenModel):
+    """Who hears about a tenant's trouble, and through which channels.
+
+    Each channel is an Airflow notifier whose secrets stay in a Connection
+    (mozart_etl/factory/alerts.py builds them): e-mail through the smtp
+    provider, Slack through an incoming-webhook connection. `on_failure` covers
+    a failed run; `on_retry` a task attempt that failed and will be retried,
+    off by default because a transient source hiccup is not worth a page.
+    """
+
     emails: list[str] = Field(default_factory=list)
     on_failure: bool = True
     on_retry: bool = False
     smtp_conn_id: str | None = Field(
-        default=None, description="Airflow SMTP connection of the failure e-mails."
+        default=None, description="Airflow SMTP connection of the alert e-mails."
+    )
+    slack_webhook_conn_id: str | None = Field(
+        default=None,
+        description="Airflow Slack incoming-webhook connection (type "
+        "`slackwebhook`) the alerts are posted to; unset: no Slack.",
     )
     max_consecutive_failed_runs: int = Field(
         default=0,
         ge=0,
         description="Pause the DAG after N failed runs in a row (0: never).",
     )
+
+    @property
+    def has_channel(self) -> bool:
+        """Whether any alert can reach a person (e-mail or Slack)."""
+        return bool(self.emails or self.slack_webhook_conn_id)
+
+    @model_validator(mode="after")
+    def _retry_alerts_need_a_channel(self) -> AlertingConfig:
+        # Asked-for retry alerts with nowhere to send them would be silently
+        # dropped: the setting was accepted and ignored before.
+        if self.on_retry and not self.has_channel:
+            raise ValueError(
+                "alerting.on_retry needs a channel: emails or slack_webhook_conn_id"
+            )
+        return self
 
 
 class ColumnConfig(FrozenModel):
