@@ -34,7 +34,7 @@ from mozart_etl.config.constants import (
     Severity,
     SourceType,
 )
-from mozart_etl.config.mapping import MartMapping
+from mozart_etl.config.mapping import MartMapping, check_mapping
 from mozart_etl.config.plan_version import PlanVersionConfig
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -629,9 +629,8 @@ class TableConfig(FrozenModel):
                 raise ValueError(
                     f"reconcile_sum {self.reconcile_sum!r} must be a numeric column"
                 )
-        if self.mapping is not None:
-            for column in self.mapping.raw_columns():
-                _require_column(names, column, f"mapping onto {self.mapping.mart}")
+        if self.mapping is not None:  # columns, expressions (sqlglot), codes
+            check_mapping(self.mapping, {c.name: c.type for c in self.columns})
         for rule in self.rules:
             where = f"rule {rule.name or rule.type}"
             for column in _rule_columns(rule):
