@@ -1,4 +1,8 @@
-"""`mozart`: check tenants, generate dbt sources, build manifests, make demo data."""
+"""`mozart`: check tenants, generate dbt sources, build manifests, make demo data.
+
+Every command reads tenants through the registry (`config/registry.py`), as
+the DAG factory does: a tenant is valid here exactly when Airflow builds it.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +13,36 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from mozart_etl.config.environments import Environment
-from mozart_etl.config.loader import iter_tenants, tenants_dir
+from mozart_etl.config.loader import tenants_dir
+from mozart_etl.config.registry import TenantEntry, load_all, valid_tenant
 from mozart_etl.errors import ConfigError
-from mozart_etl.transform.reference import check_transform_files
 
 log = logging.getLogger("mozart")
 
 
+def registry(tenants: Path | None) -> list[TenantEntry]:
+    """Every tenant as the DAG factory sees it (`config/registry.py`), each
+    invalid one's error logged once, naming the tenant."""
+    entries = load_all(tenants)
+    for entry in entries:
+        if entry.error is not None:
+            log.error("tenant %s: %s", entry.tenant_id, entry.error)
+    return entries
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Every tenant.yaml against the schema; exit 1 listing every error."""
-    failures = 0
-    count = 0
-    for folder, result in iter_tenants(args.tenants_dir):
-        count += 1
-        if isinstance(result, ConfigError):
-            failures += 1
-            continue
-        try:  # transform modules are imported only by their task; check the files
-            check_transform_files(folder, result)
-        except ConfigError as exc:
-            log.error("%s", exc)
-            failures += 1
-            continue
-        log.info("tenant %s: OK (%d tables)", result.tenant_id, len(result.tables))
-    if count == 0:
+    """Every tenant as Airflow will load it: tenant.yaml against the schema,
+    transform files, isolation across tenants; exit 1 listing every error."""
+    entries = registry(args.tenants_dir)
+    if not entries:
         log.error("no tenant.yaml under %s", args.tenants_dir or tenants_dir())
         return 1
-    log.info("%d tenant(s), %d invalid", count, failures)
+    failures = sum(1 for entry in entries if entry.error is not None)
+    for entry in entries:
+        if entry.error is None:
+            tables = len(entry.valid_config().tables)
+            log.info("tenant %s: OK (%d tables)", entry.tenant_id, tables)
+    log.info("%d tenant(s), %d invalid", len(entries), failures)
     return 1 if failures else 0
 
 
@@ -46,21 +53,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from mozart_etl.dbt.sources import generated_files, sync_file
 
     stale = 0
-    for folder, result in iter_tenants(args.tenants_dir):
-        if isinstance(result, ConfigError):
+    for entry in registry(args.tenants_dir):
+        if entry.error is not None:
             return 1
-        wanted = generated_files(folder, result)
+        folder, tenant = entry.folder, entry.valid_config()
+        wanted = generated_files(folder, tenant)
         for path, content in wanted.items():
             if not sync_file(path, content, check=args.check):
                 stale += 1
                 verb = "is stale" if args.check else "written"
-                log.info("tenant %s: %s %s", result.tenant_id, path, verb)
+                log.info("tenant %s: %s %s", tenant.tenant_id, path, verb)
         for path in stale_generated(folder, wanted):
             stale += 1
             if not args.check:
                 path.unlink()
             verb = "is no longer generated" if args.check else "removed"
-            log.info("tenant %s: %s %s", result.tenant_id, path, verb)
+            log.info("tenant %s: %s %s", tenant.tenant_id, path, verb)
     if args.check and stale:
         log.error("%d generated dbt file(s) are stale: run `mozart sync`", stale)
         return 1
@@ -72,12 +80,12 @@ def cmd_manifests(args: argparse.Namespace) -> int:
     from mozart_etl.dbt.manifest import build_manifest
 
     failures = 0
-    for folder, result in iter_tenants(args.tenants_dir):
-        if isinstance(result, ConfigError):
+    for entry in registry(args.tenants_dir):
+        if entry.error is not None:
             failures += 1
             continue
         try:
-            build_manifest(folder, result)
+            build_manifest(entry.folder, entry.valid_config())
         except ConfigError as exc:
             log.error("%s", exc)
             failures += 1
@@ -86,13 +94,12 @@ def cmd_manifests(args: argparse.Namespace) -> int:
 
 def cmd_new_tenant(args: argparse.Namespace) -> int:
     """Scaffold tenants/<id> from tenants/_template, generate its dbt files, build."""
-    from mozart_etl.config.loader import load_tenant
     from mozart_etl.dbt.manifest import build_manifest
     from mozart_etl.dbt.sources import generated_files, sync_file
     from mozart_etl.scaffold import new_tenant
 
     folder = new_tenant(args.tenant_id, args.tenants_dir)
-    tenant = load_tenant(folder)
+    tenant = valid_tenant(folder.name, folder.parent)
     for path, content in generated_files(folder, tenant).items():
         sync_file(path, content, check=False)
     build_manifest(folder, tenant)
@@ -109,12 +116,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     from mozart_etl.config.constants import DbtTarget
     from mozart_etl.dbt.render import render_models
 
-    for folder, result in iter_tenants(args.tenants_dir):
-        if isinstance(result, ConfigError):
+    for entry in registry(args.tenants_dir):
+        if entry.error is not None:
             return 1
-        out = args.out / result.tenant_id
-        rendered = render_models(folder, result, DbtTarget(args.target), out)
-        log.info("tenant %s: %d statements in %s", result.tenant_id, len(rendered), out)
+        tenant = entry.valid_config()
+        out = args.out / tenant.tenant_id
+        rendered = render_models(entry.folder, tenant, DbtTarget(args.target), out)
+        log.info("tenant %s: %d statements in %s", tenant.tenant_id, len(rendered), out)
     return 0
 
 
@@ -123,6 +131,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     from mozart_etl.config.loader import resolve_tenant
     from mozart_etl.config.show import render_config
 
+    # Not the registry: this shows one tenant in any environment, also one that
+    # does not validate in the current one, to help fix it.
     folder = (args.tenants_dir or tenants_dir()) / args.tenant_id
     sys.stdout.write(render_config(resolve_tenant(folder, env=args.env)))
     return 0
@@ -139,11 +149,10 @@ def cmd_demo_source(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Onboarding dry-run against the live source; exit 1 on any blocker."""
-    from mozart_etl.config.loader import load_tenant
     from mozart_etl.onboarding.check import check_tenant
     from mozart_etl.onboarding.render import render_check
 
-    tenant = load_tenant((args.tenants_dir or tenants_dir()) / args.tenant_id)
+    tenant = valid_tenant(args.tenant_id, args.tenants_dir)
     result = check_tenant(tenant, sample_rows=args.sample_rows)
     sys.stdout.write(render_check(result))
     return 0 if result.ok else 1
@@ -152,10 +161,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     """Print the `airflow backfill create` command for production days FROM to
     TO (both included), its bounds in the tenant's zone and day start."""
-    from mozart_etl.config.loader import load_tenant
     from mozart_etl.pipeline.backfill import backfill_command
 
-    tenant = load_tenant((args.tenants_dir or tenants_dir()) / args.tenant_id)
+    tenant = valid_tenant(args.tenant_id, args.tenants_dir)
     command = backfill_command(
         tenant, args.first, args.last, reprocess=args.reprocess_behavior
     )
@@ -165,10 +173,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a tenant's run ledger for a production day (default: the latest)."""
-    from mozart_etl.config.loader import load_tenant
     from mozart_etl.report import render_report
 
-    tenant = load_tenant((args.tenants_dir or tenants_dir()) / args.tenant_id)
+    tenant = valid_tenant(args.tenant_id, args.tenants_dir)
     sys.stdout.write(render_report(tenant, args.date))
     return 0
 
@@ -176,10 +183,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Remove files killed attempts left (extract folders without a manifest,
     Iceberg files no snapshot references), older than a grace period."""
-    from mozart_etl.config.loader import load_tenant
     from mozart_etl.sweep import sweep_tenant
 
-    tenant = load_tenant((args.tenants_dir or tenants_dir()) / args.tenant_id)
+    # Only a valid tenant: an intruder's lake folder may be another tenant's.
+    tenant = valid_tenant(args.tenant_id, args.tenants_dir)
     result = sweep_tenant(
         tenant, grace=timedelta(hours=args.older_than_hours), dry_run=args.dry_run
     )

@@ -328,9 +328,9 @@ def test_cli_validate_passes_on_good_tenants(
 ) -> None:
     root = tmp_path / "tenants"
     for name in ("alpha", "beta"):
-        _write_tenant(
-            root, name, tenant_dict(tmp_path, [_lot_history()], tenant_id=name)
-        )
+        # Each its own files: one warehouse for both would fail isolation.
+        data = tenant_dict(tmp_path / name, [_lot_history()], tenant_id=name)
+        _write_tenant(root, name, data)
 
     with caplog.at_level(logging.INFO):
         code = mozart(["--tenants-dir", str(root), "validate"])

@@ -1,8 +1,12 @@
-"""Tenant configuration: schema, loading, discovery (light: on the DAG parse path)."""
+"""Tenant configuration: schema, loading, discovery (light: on the DAG parse path).
+
+Which tenants are valid (transform files, isolation across tenants) is
+`mozart_etl.config.registry` (not re-exported here: it imports the transform
+package, which imports this one).
+"""
 
 from mozart_etl.config.constants import LoadMode, Severity, SourceType
 from mozart_etl.config.loader import (
-    iter_tenants,
     load_tenant,
     project_root,
     tenant_folders,
@@ -15,7 +19,6 @@ __all__ = [
     "SourceType",
     "TableConfig",
     "TenantConfig",
-    "iter_tenants",
     "load_tenant",
     "project_root",
     "tenant_folders",

@@ -3,14 +3,16 @@
 Every error names the file and the tenant, and the table and field where it can.
 Each file is read bounded (`config/bounded_yaml.py`): one tenant's hostile file
 cannot stall or crash the parse for all of them.
+
+This reads one tenant. Whether a tenant is valid (its transform files, its
+isolation from the others) is `config/registry.py`'s answer: the DAG factory
+and the `mozart` commands ask it, not this module.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,6 @@ from mozart_etl.config.environments import (
 )
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 TENANT_FILE = "tenant.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
@@ -102,18 +102,6 @@ def resolve_tenant(
             _format_errors(path, substituted, exc, merged.origins), tenant=tenant_id
         ) from exc
     return ResolvedTenant(config=config, env=merged.env, origins=merged.origins)
-
-
-def iter_tenants(
-    root: Path | None = None,
-) -> Iterator[tuple[Path, TenantConfig | ConfigError]]:
-    """Each tenant folder with its config, or the error that stops only that tenant."""
-    for folder in tenant_folders(root):
-        try:
-            yield folder, load_tenant(folder)
-        except ConfigError as exc:
-            log.error("tenant %s: %s", folder.name, exc)
-            yield folder, exc
 
 
 def _substitute_env(node: Any, path: Path, tenant_id: str) -> Any:

@@ -30,9 +30,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from cosmos import DbtTaskGroup
 from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
-from mozart_etl.config.isolation import isolation_errors, tenant_pool
-from mozart_etl.config.loader import load_tenant, tenant_folders
+from mozart_etl.config.isolation import tenant_pool
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.config.registry import TenantEntry, load_all
 from mozart_etl.dbt.project import DBT_LAYERS
 from mozart_etl.factory import tasks
 from mozart_etl.factory.assets import mart_asset, raw_asset
@@ -55,37 +55,38 @@ SYNC_GROUP = "sync"
 
 
 def build_tenant_dags(root: Path | None = None) -> dict[str, DAG]:
-    """Every tenant under `tenants/`, each built in isolation from the others."""
+    """Every tenant under `tenants/`, each built in isolation from the others.
+
+    Which tenants are valid is the registry's answer (`config/registry.py`,
+    the same as `mozart validate`'s): an invalid one gets a stand-in DAG
+    naming its error.
+    """
     dags: dict[str, DAG] = {}
-    loaded: dict[Path, TenantConfig | Exception] = {}
-    for folder in tenant_folders(root):
-        try:
-            loaded[folder] = load_tenant(folder)
-        except Exception as exc:  # shown by the tenant's stand-in DAG below
-            loaded[folder] = exc
-    # A tenant naming another's prefix, namespace, pool or connection is refused.
-    intruders = isolation_errors(
-        {t.tenant_id: t for t in loaded.values() if isinstance(t, TenantConfig)}
-    )
     # A task's process needs only its own DAG: building every tenant's would
-    # cost each task the whole parse (seconds with hundreds of tenants).
+    # cost each task the whole parse (seconds with hundreds of tenants). The
+    # registry still loads them all: isolation is checked across tenants.
     only = get_parsing_context().dag_id
     with _quiet_cosmos_rendering():
-        for folder, tenant in loaded.items():
-            if only is not None and folder.name != only:
+        for entry in load_all(root):
+            if only is not None and entry.tenant_id != only:
                 continue
-            try:
-                if isinstance(tenant, Exception):
-                    raise tenant
-                if tenant.tenant_id in intruders:
-                    raise intruders[tenant.tenant_id]
-                dag = build_tenant_dag(folder, tenant)
-            except Exception as exc:  # one tenant's error must not hide the others
-                log.exception("tenant %s: DAG not built", folder.name)
-                dag = build_error_dag(folder.name, exc)
+            dag = _tenant_or_error_dag(entry)
             dags[dag.dag_id] = dag
     log.info("built %d tenant DAG(s)", len(dags))
     return dags
+
+
+def _tenant_or_error_dag(entry: TenantEntry) -> DAG:
+    """The tenant's DAG, or its stand-in naming why it is not built (its
+    registry error, or what failed while building it)."""
+    if entry.error is not None:
+        log.error("tenant %s: DAG not built: %s", entry.tenant_id, entry.error)
+        return build_error_dag(entry.tenant_id, entry.error)
+    try:
+        return build_tenant_dag(entry.folder, entry.valid_config())
+    except Exception as exc:  # one tenant's error must not hide the others
+        log.exception("tenant %s: DAG not built", entry.tenant_id)
+        return build_error_dag(entry.tenant_id, exc)
 
 
 @contextmanager
