@@ -22,11 +22,16 @@ WORKDIR /opt/mozart
 
 # 1. Dependencies first (the slow layer, cached while only the code changes),
 #    byte-compiled so no Airflow process pays for compiling at start.
+#    requirements.txt is the runtime only (test tools are in
+#    requirements-dev.txt, never here; tests/stack/test_packaging.py checks).
 #    stack/requirements-stack.txt adds the FAB auth manager (the UI login),
 #    resolved against requirements.txt so it cannot move a pinned version.
+#    Both files are complete locks, so --no-deps: pip installs exactly them
+#    (mysqlclient, which requirements-overrides.txt leaves out of the lock, is
+#    the base image's own build).
 COPY --chown=airflow:0 requirements.txt /opt/mozart/requirements.txt
 COPY --chown=airflow:0 stack/requirements-stack.txt /opt/mozart/stack/requirements-stack.txt
-RUN pip install --compile -r /opt/mozart/requirements.txt \
+RUN pip install --compile --no-deps -r /opt/mozart/requirements.txt \
         -r /opt/mozart/stack/requirements-stack.txt
 
 # 2. The package itself, editable so the DAG folder and the code stay together.

@@ -24,16 +24,24 @@ export PATH := $(BIN):$(PATH)
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt pyproject.toml
+# Runtime pins (requirements.txt, what the image installs) and the development
+# tools on top (requirements-dev.txt: pytest, ruff, moto, playwright ...), both
+# locked by `make lock`; requirements-overrides.txt leaves out what no process
+# here needs (mysqlclient, a C build).
+REQUIREMENTS := requirements.txt requirements-dev.txt requirements-overrides.txt
+UV_OVERRIDE := --override requirements-overrides.txt
+
+$(STAMP): $(REQUIREMENTS) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 	# Compiled bytecode: this machine sets PYTHONDONTWRITEBYTECODE=1, and every
 	# Airflow process start would otherwise pay seconds.
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -r requirements.txt
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet \
+	  $(UV_OVERRIDE) -r requirements.txt -r requirements-dev.txt
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --no-deps -e .
 	@touch $@
 
-env: $(STAMP) ## Build .venv (uv, pinned requirements, the package in editable mode)
+env: $(STAMP) ## Build .venv (uv, pinned runtime + dev requirements, the package editable)
 	@# Our own code is installed editable, so uv compiled none of it: every task
 	@# process would compile it again (~0.06 s). Up-to-date files are skipped.
 	@$(BIN)/python -m compileall -q include dags plugins > /dev/null
@@ -88,8 +96,11 @@ chaos: manifests ## Fault matrix (tests/reliability; `make test` runs it too): t
 bench: manifests ## Benchmarks; figures go to docs/performance.md
 	$(BIN)/python -m bench $(BENCH)
 
-lock: env ## Re-resolve requirements.in into requirements.txt
-	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.txt
+lock: env ## Re-resolve requirements.in and requirements-dev.in into their .txt files
+	$(BIN)/uv pip compile requirements.in $(UV_OVERRIDE) --python-version 3.11 -o requirements.txt
+	$(BIN)/uv pip compile requirements-dev.in $(UV_OVERRIDE) --python-version 3.11 -o requirements-dev.txt
+	$(BIN)/uv pip compile stack/requirements-stack.in -c requirements.txt --python-version 3.11 \
+	  -o stack/requirements-stack.txt
 
 clean: ## Remove generated data (keeps .venv)
 	rm -rf $(MOZART_HOME) tenants/*/dbt/target tenants/*/dbt/dbt_packages
