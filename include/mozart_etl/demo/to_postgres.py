@@ -29,6 +29,7 @@ from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.loader import load_tenant, tenants_dir
 from mozart_etl.config.models import ColumnConfig, TableConfig
 from mozart_etl.demo.generate import generate_demo_source
+from mozart_etl.identifiers import quote_identifier
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _copy_table(
     conn.execute(create_table_sql(table))
     converters = [_converter(column) for column in table.columns]
     select = "SELECT {} FROM {}".format(
-        ", ".join(_sqlite_ident(n) for n in names), _sqlite_ident(name)
+        ", ".join(quote_identifier(n) for n in names), quote_identifier(name)
     )
     copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, names))
@@ -120,10 +121,6 @@ def _converter(column: ColumnConfig) -> Callable[[object], object]:
     if column.type == ColumnType.BOOLEAN:
         return lambda value: None if value is None else bool(value)
     return lambda value: value
-
-
-def _sqlite_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def main(argv: Sequence[str] | None = None) -> int:

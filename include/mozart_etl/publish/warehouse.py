@@ -1,8 +1,9 @@
 """Read mart rows from the tenant's warehouse (the DuckDB file dbt built).
 
-Identifiers are quoted, the production day is bound. The Trino target is not
-read yet: its marts live in the same Iceberg catalog, but no Trino server runs
-where this was built to test a reader against.
+Identifiers are quoted (`mozart_etl.identifiers`), the production day is
+bound. The Trino target is not read yet: its marts live in the same Iceberg
+catalog, but no Trino server runs where this was built to test a reader
+against.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import duckdb
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.errors import PublishRejected
+from mozart_etl.identifiers import qualified_name, quote_identifier
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +32,6 @@ class MartColumn:
     name: str
     type: str
     """The warehouse's type name, upper case (DuckDB: `DECIMAL(14,2)`, …)."""
-
-
-def quote(identifier: str) -> str:
-    """A double-quoted SQL identifier (DuckDB and PostgreSQL alike)."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 class MartReader:
@@ -55,7 +52,7 @@ class MartReader:
         # Qualified by the file's catalog too: a warehouse file named like the
         # schema (plant.duckdb holding schema plant) makes `plant.mart` ambiguous.
         (catalog,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
-        self._prefix = f"{quote(catalog)}.{quote(self.schema)}"
+        self._prefix = qualified_name(catalog, self.schema)
 
     def __enter__(self) -> MartReader:
         return self
@@ -91,10 +88,10 @@ class MartReader:
         day: date | str | None = None,
     ) -> int:
         """The mart's rows (of `day` with a day column), for its Asset event."""
-        sql = f"SELECT count(*) FROM {self._prefix}.{quote(mart)}"
+        sql = f"SELECT count(*) FROM {self._prefix}.{quote_identifier(mart)}"
         params: list[object] = []
         if day_column is not None:
-            sql += f" WHERE {quote(day_column)} = ?"
+            sql += f" WHERE {quote_identifier(day_column)} = ?"
             params.append(day)
         row = self._con.execute(sql, params).fetchone()
         assert row is not None
@@ -109,11 +106,11 @@ class MartReader:
         day: date | str | None = None,
     ) -> Iterator[tuple[object, ...]]:
         """The mart's rows (those of `day` when a day column is given), in batches."""
-        names = ", ".join(quote(column.name) for column in columns)
-        sql = f"SELECT {names} FROM {self._prefix}.{quote(mart)}"
+        names = ", ".join(quote_identifier(column.name) for column in columns)
+        sql = f"SELECT {names} FROM {self._prefix}.{quote_identifier(mart)}"
         params: list[object] = []
         if day_column is not None:
-            sql += f" WHERE {quote(day_column)} = ?"
+            sql += f" WHERE {quote_identifier(day_column)} = ?"
             params.append(day)
         cursor = self._con.execute(sql, params)
         while batch := cursor.fetchmany(BATCH_ROWS):
