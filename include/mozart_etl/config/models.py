@@ -8,14 +8,12 @@ same from the CLI, a test or the Airflow dag-processor.
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     SecretStr,
@@ -24,6 +22,13 @@ from pydantic import (
     model_validator,
 )
 
+from mozart_etl.config.base import (
+    NAME_PATTERN,
+    NUMERIC_TYPES,
+    FrozenModel,
+    Name,
+    SourceIdent,
+)
 from mozart_etl.config.constants import (
     CatalogType,
     ColumnType,
@@ -31,31 +36,19 @@ from mozart_etl.config.constants import (
     DriftPolicy,
     LoadMode,
     PublishMode,
-    Severity,
     SourceType,
 )
 from mozart_etl.config.mapping import MartMapping, check_mapping
 from mozart_etl.config.plan_version import PlanVersionConfig
+from mozart_etl.validate.rules.registry import Rule
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-# Source identifiers may hold spaces or reserved words (they are always quoted),
-# but never quotes, backslashes or control characters.
-SOURCE_IDENT_PATTERN = r"^[^\x00-\x1f\"`\\]{1,128}$"
 
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-SourceIdent = Annotated[str, Field(pattern=SOURCE_IDENT_PATTERN)]
 # A table's Python transform: `transforms:normalise` or `pkg.module:function`.
 TRANSFORM_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$"
 
 _TEMPORAL = {ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.TIMESTAMPTZ}
-
-
-class FrozenModel(BaseModel):
-    """Base of every config model: unknown keys are errors, values immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _resolve_path(value: str, info: ValidationInfo) -> str:
@@ -359,180 +352,6 @@ KEY_SCAN = "key_scan"
 raw rows whose key is gone, at the moment of the scan."""
 
 
-class RuleBase(FrozenModel):
-    """Common to every rule: severity and how many failing rows are tolerated."""
-
-    name: Name | None = None
-    severity: Severity = Severity.ERROR
-    max_failures: int | None = Field(default=None, ge=0)
-    max_fraction: float | None = Field(default=None, ge=0, le=1)
-
-
-class NotNullRule(RuleBase):
-    type: Literal["not_null"]
-    columns: list[SourceIdent] = Field(min_length=1)
-
-
-class UniqueRule(RuleBase):
-    type: Literal["unique"]
-    columns: list[SourceIdent] = Field(min_length=1)
-
-
-class AcceptedValuesRule(RuleBase):
-    type: Literal["accepted_values"]
-    column: SourceIdent
-    values: list[str | int | float | bool] = Field(min_length=1)
-
-
-# A range bound: a number, a date, or a timestamp (with an offset for timestamptz).
-Bound = float | datetime | date
-
-
-class RangeRule(RuleBase):
-    """A non-null value lies within min/max; the bounds' type must suit the column."""
-
-    type: Literal["range"]
-    column: SourceIdent
-    min: Bound | None = None
-    max: Bound | None = None
-    inclusive: bool = True
-
-    @model_validator(mode="after")
-    def _bounds(self) -> RangeRule:
-        if self.min is None and self.max is None:
-            raise ValueError("a range rule needs `min`, `max` or both")
-        if self.min is None or self.max is None:
-            return self
-        if _bound_kind(self.min) != _bound_kind(self.max):
-            raise ValueError(
-                f"range on {self.column!r}: min {self.min!r} and max {self.max!r} "
-                "are not of the same type"
-            )
-        if self.min > self.max:  # type: ignore[operator]
-            raise ValueError(
-                f"range on {self.column!r}: min {self.min} > max {self.max}"
-            )
-        return self
-
-
-def _bound_kind(value: float | datetime | date) -> str:
-    if isinstance(value, datetime):
-        return "aware timestamp" if value.utcoffset() is not None else "timestamp"
-    return "date" if isinstance(value, date) else "number"
-
-
-# Perl/PCRE constructs that Python's `re` accepts but DuckDB's RE2 does not.
-_RE2_UNSUPPORTED = re.compile(r"\\[1-9]|\(\?[=!]|\(\?<[=!]|\(\?P=|\\[gk]<")
-
-
-class PatternRule(RuleBase):
-    """A non-null string matches `pattern` as a whole (RE2, DuckDB's
-    `regexp_full_match`); the pattern is bound, never spliced into SQL."""
-
-    type: Literal["pattern"]
-    column: SourceIdent
-    pattern: str = Field(min_length=1)
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"pattern {value!r} does not compile: {exc}") from exc
-        if _RE2_UNSUPPORTED.search(value):
-            raise ValueError(
-                f"pattern {value!r} uses lookaround or a backreference, which "
-                "DuckDB's RE2 engine does not support"
-            )
-        return value
-
-
-class TableRuleBase(RuleBase):
-    """A rule over the whole extract: it fails once (failed=1) or not at all and
-    quarantines nothing, so row tolerances do not apply (use `severity: warn`)."""
-
-    @model_validator(mode="after")
-    def _no_row_tolerance(self) -> TableRuleBase:
-        if self.max_failures is not None or self.max_fraction is not None:
-            raise ValueError(
-                f"{getattr(self, 'type', 'table')} is a table-level rule: "
-                "max_failures/max_fraction do not apply (use `severity: warn`)"
-            )
-        return self
-
-
-class RowCountRule(TableRuleBase):
-    """The extract holds between `min` and `max` rows (inclusive)."""
-
-    type: Literal["row_count"]
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> RowCountRule:
-        if self.min is None and self.max is None:
-            raise ValueError("a row_count rule needs `min`, `max` or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"row_count: min {self.min} > max {self.max}")
-        return self
-
-
-class FreshnessRule(TableRuleBase):
-    """The newest cursor value is at most `max_age_hours` before the window's end
-    (the production day's end for full-refresh tables); an empty extract fails."""
-
-    type: Literal["freshness"]
-    max_age_hours: float = Field(gt=0)
-
-
-class ExpressionRule(RuleBase):
-    """A SQL boolean over one row (DuckDB dialect); rows where it is false fail."""
-
-    type: Literal["expression"]
-    name: Name
-    expr: str = Field(min_length=1)
-
-
-class SequenceRule(RuleBase):
-    """Within each `partition_by` group taken in `order_by` order, a row's `start`
-    is at or after the previous row's `previous_end`, which is set (route order:
-    a lot's next step arrives at or after the previous step's track-out). The
-    later row of a broken pair fails. Checked among the extract's rows."""
-
-    type: Literal["sequence"]
-    partition_by: list[SourceIdent] = Field(min_length=1)
-    order_by: SourceIdent
-    start: SourceIdent
-    previous_end: SourceIdent
-
-
-class DecimalFitsRule(RuleBase):
-    """A decimal column's values have at most P - S integer digits, as
-    `decimal(P,S)` promises. Implicit on every decimal column with no
-    tolerance; declared, it gives one column a tolerance (`max_failures`,
-    `max_fraction`: rows past the bound are quarantined, the run goes on) or
-    `severity: warn`."""
-
-    type: Literal["decimal_fits"]
-    column: SourceIdent
-
-
-Rule = Annotated[
-    NotNullRule
-    | UniqueRule
-    | AcceptedValuesRule
-    | RangeRule
-    | PatternRule
-    | RowCountRule
-    | FreshnessRule
-    | ExpressionRule
-    | SequenceRule
-    | DecimalFitsRule,
-    Field(discriminator="type"),
-]
-
-
 class TableConfig(FrozenModel):
     """One source table: what to read, how to load it, what good data is."""
 
@@ -625,7 +444,7 @@ class TableConfig(FrozenModel):
             raise ValueError("tenant_filter applies to `table` sources only")
         if self.reconcile_sum is not None:
             _require_column(names, self.reconcile_sum, "reconcile_sum")
-            if self.column(self.reconcile_sum).type not in _NUMERIC:
+            if self.column(self.reconcile_sum).type not in NUMERIC_TYPES:
                 raise ValueError(
                     f"reconcile_sum {self.reconcile_sum!r} must be a numeric column"
                 )
@@ -633,9 +452,9 @@ class TableConfig(FrozenModel):
             check_mapping(self.mapping, {c.name: c.type for c in self.columns})
         for rule in self.rules:
             where = f"rule {rule.name or rule.type}"
-            for column in _rule_columns(rule):
+            for column in rule.columns_read():
                 _require_column(names, column, where)
-            _check_rule_types(self, rule, where)
+            rule.check_types(self, where)
         return self
 
     _zone = field_validator("timezone")(_known_zone)
@@ -672,79 +491,6 @@ def _check_snapshot_key(table: TableConfig) -> None:
             f"snapshot_key {key!r} must be part of the primary key "
             f"{table.primary_key} (a run's rows are told apart by the rest of it)"
         )
-
-
-def _rule_columns(rule: RuleBase) -> list[str]:
-    if isinstance(rule, NotNullRule | UniqueRule):
-        return list(rule.columns)
-    if isinstance(rule, AcceptedValuesRule | RangeRule | PatternRule | DecimalFitsRule):
-        return [rule.column]
-    if isinstance(rule, SequenceRule):
-        return [*rule.partition_by, rule.order_by, rule.start, rule.previous_end]
-    return []
-
-
-_NUMERIC = {ColumnType.INT, ColumnType.BIGINT, ColumnType.DOUBLE, ColumnType.DECIMAL}
-# Which bound kinds a range on a column of each type takes.
-_RANGE_BOUNDS: dict[ColumnType, set[str]] = {
-    **{kind: {"number"} for kind in _NUMERIC},
-    ColumnType.DATE: {"date"},
-    ColumnType.TIMESTAMP: {"timestamp", "date"},
-    ColumnType.TIMESTAMPTZ: {"aware timestamp"},
-}
-
-
-def _check_rule_types(table: TableConfig, rule: RuleBase, where: str) -> None:
-    """A rule's bounds and values must be of its column's type."""
-    if isinstance(rule, RangeRule):
-        kind = table.column(rule.column).type
-        allowed = _RANGE_BOUNDS.get(kind)
-        if allowed is None:
-            raise ValueError(
-                f"{where}: range needs a numeric, date or timestamp "
-                f"column; {rule.column!r} is {kind}"
-            )
-        for label, bound in (("min", rule.min), ("max", rule.max)):
-            if bound is not None and _bound_kind(bound) not in allowed:
-                raise ValueError(
-                    f"{where}: {label} {bound!r} is a {_bound_kind(bound)}, but "
-                    f"{rule.column!r} is {kind} (takes: {', '.join(sorted(allowed))})"
-                )
-    elif isinstance(rule, PatternRule):
-        kind = table.column(rule.column).type
-        if kind != ColumnType.STRING:
-            raise ValueError(
-                f"{where}: pattern needs a string column; {rule.column!r} is {kind}"
-            )
-    elif isinstance(rule, AcceptedValuesRule):
-        kind = table.column(rule.column).type
-        wrong = [v for v in rule.values if not _value_fits(v, kind)]
-        if wrong:
-            raise ValueError(
-                f"{where}: values {wrong!r} do not fit {kind} column {rule.column!r}"
-                + (" (quote them in YAML)" if kind == ColumnType.STRING else "")
-            )
-    elif isinstance(rule, DecimalFitsRule):
-        kind = table.column(rule.column).type
-        if kind != ColumnType.DECIMAL:
-            raise ValueError(
-                f"{where}: decimal_fits needs a decimal column; {rule.column!r} is "
-                f"{kind}"
-            )
-    elif isinstance(rule, FreshnessRule) and table.cursor is None:
-        raise ValueError(f"{where}: freshness needs the table's `cursor` column")
-
-
-def _value_fits(value: str | int | float | bool, kind: ColumnType) -> bool:
-    if kind == ColumnType.STRING:
-        return isinstance(value, str)
-    if kind == ColumnType.BOOLEAN:
-        return isinstance(value, bool)
-    if isinstance(value, bool) or kind not in _NUMERIC:
-        return False
-    if kind in (ColumnType.INT, ColumnType.BIGINT):
-        return isinstance(value, int)
-    return isinstance(value, int | float)
 
 
 def _require_column(names: list[str], column: str, where: str) -> None:

@@ -44,12 +44,19 @@ from mozart_etl.config.constants import Severity
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.errors import ConfigError, ValidationFailed
 from mozart_etl.extract.types import arrow_schema
+from mozart_etl.identifiers import quote_identifier
 from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.parquet import ParquetRows
+from mozart_etl.validate import evaluate
 from mozart_etl.validate.drift import DriftChange, detect_drift
-from mozart_etl.validate.rules import Check, RuleContext, RuleScope, compile_rules
-from mozart_etl.validate.rules.base import quote
-from mozart_etl.validate.rules.decimal_fits import KIND as DECIMAL_FITS
+from mozart_etl.validate.rules.base import RuleContext
+from mozart_etl.validate.rules.checks import (
+    RowCheck,
+    RowRuleResult,
+    RuleResult,
+    TableAggregate,
+)
+from mozart_etl.validate.rules.registry import compile_rules
 
 log = logging.getLogger(__name__)
 
@@ -77,31 +84,6 @@ the same name would hide them."""
 _LAKE_PROTOCOL = "mozartlake"
 
 
-class RuleResult(BaseModel):
-    """One rule's outcome: failing rows (row rules) or 1/0 (table rules)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    kind: str
-    severity: Severity
-    failed: int
-    tolerated: bool
-    scope: RuleScope = RuleScope.ROW
-    detail: str | None = None
-    """TABLE scope: observed against expected; ROW scope: what a broken row
-    holds, when the rule says (`decimal_fits`)."""
-    column: str | None = None
-    """The one column the rule is about, when it is about one."""
-
-    def summary(self) -> str:
-        if self.scope == RuleScope.TABLE:
-            return f"{self.name}: {self.detail}"
-        if self.detail:
-            return f"{self.name}: {self.failed} row(s) with {self.detail}"
-        return f"{self.name}: {self.failed} row(s)"
-
-
 class ValidationReport(BaseModel):
     """Per-rule counts, schema drift and where accepted and quarantined rows went."""
 
@@ -115,6 +97,8 @@ class ValidationReport(BaseModel):
     accepted: int
     quarantined: int
     rules: list[RuleResult]
+    """Each rule's result in rule order, tagged by `scope` (`RowRuleResult`,
+    `TableRuleResult`)."""
     drift: list[DriftChange] = []
     accepted_path: str
     """The extract's folder: its files less the quarantined rows are the
@@ -162,10 +146,13 @@ def validate_extract(
     checks = [
         check
         for check in compile_rules(table, _context(tenant, table, manifest))
-        if _runs_on(check, schema)
+        if check.runs_on(schema)
     ]
-    row_checks = [c for c in checks if c.scope == RuleScope.ROW]
-    table_checks = [c for c in checks if c.scope == RuleScope.TABLE]
+    row_checks: list[RowCheck] = [
+        c for c in checks if not isinstance(c, TableAggregate)
+    ]
+    table_checks = [c for c in checks if isinstance(c, TableAggregate)]
+    rows = extract.count_rows()
     folder = f"{manifest.folder}/validated"
     lake.make_dirs(folder)
     quarantine_path = f"{folder}/quarantine.parquet"
@@ -174,22 +161,33 @@ def validate_extract(
     with _duckdb(lake, _memory_limit(extract)) as con:
         source = _read_parquet(lake, extract.paths)
         con.execute(f"CREATE TEMP VIEW extract_rows AS SELECT * FROM {source}")
-        _check_sql(con, tenant, table, checks)
-        _flag_rows(con, source, row_checks, _file_offsets(extract))
-        split = _split(con, row_checks)
-        _write_quarantine(
-            con, lake, source, schema, quarantine_path, rows=split.quarantined
+        evaluate.probe(con, checks, tenant=tenant.tenant_id, table=table.name)
+        flags = evaluate.row_flags(con, row_checks)
+        evaluate.flag_rows(
+            con,
+            source,
+            flags,
+            position=_position(_file_offsets(extract)),
+            position_columns=POSITION_COLUMNS,
         )
-        rows, observed = _table_checks(con, table_checks)
+        evaluated = evaluate.count_rows(con, flags, rows)
+        quarantined = evaluate.reject(
+            con,
+            flags,
+            keep=(*POSITION_COLUMNS, quote_identifier(ROW_COLUMN)),
+            rules_column=FAILED_RULES_COLUMN,
+        )
+        _write_quarantine(con, lake, source, schema, quarantine_path, rows=quarantined)
+        evaluated += evaluate.aggregate(con, table_checks)
     report = ValidationReport(
         tenant_id=tenant.tenant_id,
         table=table.name,
         production_day=manifest.production_day,
         extract_id=manifest.extract_id,
         rows=rows,
-        accepted=rows - split.quarantined,
-        quarantined=split.quarantined,
-        rules=_results(checks, split, rows, observed),
+        accepted=rows - quarantined,
+        quarantined=quarantined,
+        rules=evaluate.in_rule_order(checks, evaluated),
         drift=drift,
         accepted_path=manifest.folder,
         accepted_files=list(extract.paths),
@@ -206,7 +204,11 @@ def validate_extract(
             table=table.name,
             column=_only(
                 [c.column for c in report.blocking_drift]
-                + [r.column for r in report.blocking if r.column]
+                + [
+                    r.column
+                    for r in report.blocking
+                    if isinstance(r, RowRuleResult) and r.column
+                ]
             ),
             rule=_only([r.name for r in report.blocking]),
         )
@@ -224,19 +226,6 @@ def _context(
         )
         window_end = day.end
     return RuleContext(table=table, window_end=window_end)
-
-
-def _runs_on(check: Check, schema: pa.Schema) -> bool:
-    """An implicit `decimal_fits` check needs its column as a decimal in the
-    extract; a column dropped or retyped there is drift, which blocks and
-    names it (a check that cannot bind would stop validation as a config
-    error instead)."""
-    if check.kind != DECIMAL_FITS or check.column is None:
-        return True
-    names = schema.names
-    return check.column in names and pa.types.is_decimal(
-        schema.field(check.column).type
-    )
 
 
 def _refuse_hidden_positions(
@@ -326,143 +315,17 @@ def _read_parquet(lake: Lake, paths: list[str]) -> str:
     return f"read_parquet([{files}], hive_partitioning = false)"
 
 
-def _check_sql(
-    con: duckdb.DuckDBPyConnection,
-    tenant: TenantConfig,
-    table: TableConfig,
-    checks: list[Check],
-) -> None:
-    """Bind each rule alone, so a broken expression or pattern names its rule."""
-    for check in checks:
-        if not check.sql:
-            continue
-        try:
-            con.execute(
-                f"SELECT ({check.sql}) FROM extract_rows LIMIT 0", check.params
-            ).fetchall()
-        except duckdb.Error as exc:
-            raise ConfigError(
-                f"rule {check.name} ({check.kind}) does not run on the extract: {exc}",
-                tenant=tenant.tenant_id,
-                table=table.name,
-                rule=check.name,
-            ) from exc
-
-
-class _Split(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    failed: list[int]
-    """Each row check's count of broken rows."""
-    quarantined: int
-    """Rows an error check breaks (temp table `_mozart_rejected`)."""
-
-
-def _flag(index: int) -> str:
-    return quote(f"_mozart_check_{index}")
-
-
-def _keyed_checks(con: duckdb.DuckDBPyConnection, checks: list[Check]) -> set[int]:
-    """For each check keyed on rows (`unique`, `sequence`), the keys of its
-    broken rows as temp table `_mozart_dup_<i>`; the checks that have any.
-
-    `unique`: two scans of the key columns only: an aggregate over a 64-bit
-    hash of the key finds the candidate hashes (8 bytes per distinct key, not
-    the key itself), then an exact aggregate over the few rows with those hashes
-    keeps the keys that really repeat. NULLs hash and group alike (NULL = NULL).
-    """
-    found = set()
-    for i, check in enumerate(checks):
-        if check.flag_rows_sql:
-            query = check.flag_rows_sql
-        elif check.duplicate_key:
-            keys = ", ".join(quote(column) for column in check.duplicate_key)
-            con.execute(
-                f"CREATE TEMP TABLE _mozart_hash_{i} AS SELECT hash({keys}) AS h "
-                "FROM extract_rows GROUP BY h HAVING count(*) > 1"
-            )
-            query = (
-                f"SELECT {keys} FROM extract_rows "
-                f"WHERE hash({keys}) IN (SELECT h FROM _mozart_hash_{i}) "
-                f"GROUP BY {keys} HAVING count(*) > 1"
-            )
-        else:
-            continue
-        con.execute(f"CREATE TEMP TABLE _mozart_dup_{i} AS {query}")
-        ((count,),) = con.execute(f"SELECT count(*) FROM _mozart_dup_{i}").fetchall()
-        if count:
-            found.add(i)
-    return found
-
-
-def _flag_rows(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    checks: list[Check],
-    offsets: list[int],
-) -> None:
-    """The rows that break any row check, as temp table `_mozart_flagged`: their
-    position in the extract and a flag per check, from one scan of the extract."""
-    duplicated = _keyed_checks(con, checks)
-    flags: list[str] = []
-    for i, check in enumerate(checks):
-        keys = check.duplicate_key or check.flag_key
-        if not keys:
-            flags.append(f"coalesce(({check.sql}), FALSE) AS {_flag(i)}")
-        elif i in duplicated:
-            match = " AND ".join(
-                f"d.{quote(c)} IS NOT DISTINCT FROM r.{quote(c)}" for c in keys
-            )
-            flags.append(
-                f"EXISTS (SELECT 1 FROM _mozart_dup_{i} AS d WHERE {match}) "
-                f"AS {_flag(i)}"
-            )
-        else:
-            flags.append(f"FALSE AS {_flag(i)}")
-    params = [
-        value
-        for check in checks
-        if not (check.duplicate_key or check.flag_key)
-        for value in check.params
-    ]
-    # A row's position: its file's first row's position (by DuckDB's file_index;
-    # SQL lists count from 1) plus its row number in the file.
-    first = f"CAST({offsets} AS BIGINT[])[CAST(file_index AS BIGINT) + 1]"
-    position = f"{first} + file_row_number AS {quote(ROW_COLUMN)}"
-    any_flag = " OR ".join(_flag(i) for i, _ in enumerate(checks)) or "FALSE"
-    columns = [*POSITION_COLUMNS, position, *flags]
-    inner = f"SELECT {', '.join(columns)} FROM {source} AS r"
-    con.execute(
-        f"CREATE TEMP TABLE _mozart_flagged AS SELECT * FROM ({inner}) "
-        f"WHERE {any_flag}",
-        params,
-    )
-
-
 def _file_offsets(extract: ParquetRows) -> list[int]:
     """Each file's first row's position in the extract."""
     return list(accumulate(extract.file_rows()[:-1], initial=0))
 
 
-def _split(con: duckdb.DuckDBPyConnection, checks: list[Check]) -> _Split:
-    """Each check's count of broken rows; the rows an error check breaks, with
-    the names of those checks, as temp table `_mozart_rejected`."""
-    counts = [f"count(*) FILTER (WHERE {_flag(i)})" for i, _ in enumerate(checks)]
-    ((_, *failed),) = con.execute(
-        f"SELECT {', '.join(['0', *counts])} FROM _mozart_flagged"
-    ).fetchall()
-    errors = [i for i, c in enumerate(checks) if c.severity == Severity.ERROR]
-    names = ", ".join(f"CASE WHEN {_flag(i)} THEN ? END" for i in errors)
-    rejecting = " OR ".join(_flag(i) for i in errors) or "FALSE"
-    con.execute(
-        "CREATE TEMP TABLE _mozart_rejected AS SELECT "
-        f"{', '.join(POSITION_COLUMNS)}, {quote(ROW_COLUMN)}, "
-        f"list_filter([{names}]::VARCHAR[], lambda name: name IS NOT NULL) "
-        f"AS {quote(FAILED_RULES_COLUMN)} FROM _mozart_flagged WHERE {rejecting}",
-        [checks[i].name for i in errors],
-    )
-    ((quarantined,),) = con.execute("SELECT count(*) FROM _mozart_rejected").fetchall()
-    return _Split(failed=[int(count) for count in failed], quarantined=quarantined)
+def _position(offsets: list[int]) -> str:
+    """A row's position in the extract: its file's first row's position (by
+    DuckDB's file_index; SQL lists count from 1) plus its row number in the
+    file."""
+    first = f"CAST({offsets} AS BIGINT[])[CAST(file_index AS BIGINT) + 1]"
+    return f"{first} + file_row_number AS {quote_identifier(ROW_COLUMN)}"
 
 
 def _write_quarantine(
@@ -490,11 +353,14 @@ def _write_quarantine(
         ):
             return
     on = " AND ".join(f"r.{name} = q.{name}" for name in POSITION_COLUMNS)
-    columns = [f"r.{quote(name)}" for name in schema.names]
-    tags = [f"q.{quote(FAILED_RULES_COLUMN)}", f"q.{quote(ROW_COLUMN)}"]
+    columns = [f"r.{quote_identifier(name)}" for name in schema.names]
+    tags = [
+        f"q.{quote_identifier(FAILED_RULES_COLUMN)}",
+        f"q.{quote_identifier(ROW_COLUMN)}",
+    ]
     reader = con.sql(
         f"SELECT {', '.join([*columns, *tags])} FROM {source} AS r "
-        f"JOIN _mozart_rejected AS q ON {on} ORDER BY q.{quote(ROW_COLUMN)}"
+        f"JOIN _mozart_rejected AS q ON {on} ORDER BY q.{quote_identifier(ROW_COLUMN)}"
     ).to_arrow_reader(QUARANTINE_BATCH_ROWS)
     with pq.ParquetWriter(
         path, tagged, filesystem=lake.fs, compression=COMPRESSION
@@ -513,59 +379,6 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         for column, field in zip(batch.columns, schema, strict=True)
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def _table_checks(
-    con: duckdb.DuckDBPyConnection, checks: list[Check]
-) -> tuple[int, list[tuple[bool, object]]]:
-    """The extract's row count and each table-level check's (broken, observed
-    value), in one aggregate query."""
-    columns = [
-        "count(*)",
-        *(
-            part
-            for check in checks
-            for part in (f"coalesce(({check.sql}), TRUE)", check.observed or "NULL")
-        ),
-    ]
-    params = [value for check in checks for value in check.params]
-    ((rows, *row),) = con.execute(
-        f"SELECT {', '.join(columns)} FROM extract_rows", params
-    ).fetchall()
-    return rows, [(bool(row[2 * i]), row[2 * i + 1]) for i, _ in enumerate(checks)]
-
-
-def _results(
-    checks: list[Check],
-    split: _Split,
-    rows: int,
-    observed: list[tuple[bool, object]],
-) -> list[RuleResult]:
-    row_failed = iter(split.failed)
-    table_outcomes = iter(observed)
-    results = []
-    for check in checks:
-        detail = check.broken
-        if check.scope == RuleScope.TABLE:
-            broken, value = next(table_outcomes)
-            failed = int(broken)
-            shown = value.isoformat() if hasattr(value, "isoformat") else value
-            detail = f"{check.observed} = {shown}, expected {check.expected}"
-        else:
-            failed = next(row_failed)
-        results.append(
-            RuleResult(
-                name=check.name,
-                kind=check.kind,
-                severity=check.severity,
-                failed=failed,
-                tolerated=check.tolerated(failed, rows),
-                scope=check.scope,
-                detail=detail,
-                column=check.column,
-            )
-        )
-    return results
 
 
 def _failure_message(report: ValidationReport, lake: Lake) -> str:

@@ -1,32 +1,45 @@
-"""A compiled rule: SQL that is TRUE where the rule is broken, and its context."""
+"""What every rule kind is: a config model that also knows the columns it
+reads, how it fits the declared columns, and what it compiles to.
+
+A rule kind is one module under `validate/rules/` with one class deriving from
+`RuleBase` (row rules) or `TableRuleBase` (rules over the whole extract):
+
+- `type: Literal["<kind>"]` and its settings (pydantic: tenant.yaml's syntax);
+- `columns_read()`: the declared columns it names (unknown ones are refused
+  when tenant.yaml loads);
+- `check_types(table, where)`: raise ValueError when its settings do not suit
+  the declared columns' types (optional);
+- `compile(context)`: its `Check` (`validate/rules/checks.py`).
+
+`validate/rules/registry.py` lists the classes once, in the `Rule` union.
+
+Rule modules are imported with the config schema (`config/models.py` builds
+`TableConfig.rules` from the registry), so at module level they import only
+pydantic, `config.base`, `config.constants` and this package's `base` and
+`checks`: anything importing `mozart_etl.config` back would be an import circle
+(`tests/validate/test_rule_kinds.py` imports each module first to prove it).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from enum import StrEnum
+from abc import abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field, model_validator
 
+from mozart_etl.config.base import FrozenModel, Name
 from mozart_etl.config.constants import Severity
-from mozart_etl.config.models import TableConfig
+from mozart_etl.validate.rules.checks import Check
 
-Param = str | int | float | bool | date | datetime
-
-
-class RuleScope(StrEnum):
-    """What a rule is evaluated over, and so what its failure count means."""
-
-    ROW = "row"
-    """Each row: `failed` counts broken rows; an error rule quarantines them."""
-    TABLE = "table"
-    """The whole extract: `failed` is 1 or 0 and no row is quarantined; an error
-    rule that fails stops the load."""
+if TYPE_CHECKING:
+    from mozart_etl.config.models import TableConfig
 
 
-class RuleContext(BaseModel):
+@dataclass(frozen=True)
+class RuleContext:
     """What a rule may depend on besides its own settings."""
-
-    model_config = ConfigDict(frozen=True)
 
     table: TableConfig
     window_end: datetime
@@ -34,48 +47,37 @@ class RuleContext(BaseModel):
     full-refresh tables)."""
 
 
-class Check(BaseModel):
-    """One rule, ready to run; `?` placeholders in `sql` are bound to `params`.
+class RuleBase(FrozenModel):
+    """Common to every rule: severity and how many failing rows are tolerated."""
 
-    ROW scope: `sql` is a predicate over one row, or `duplicate_key` names the
-    columns whose repeated values break the rule (evaluated by a join on the
-    duplicated keys, so no window holds the whole extract). TABLE scope: `sql`
-    is an aggregate predicate and `observed` the aggregate the report shows.
-    """
+    name: Name | None = None
+    severity: Severity = Severity.ERROR
+    max_failures: int | None = Field(default=None, ge=0)
+    max_fraction: float | None = Field(default=None, ge=0, le=1)
 
-    model_config = ConfigDict(frozen=True)
+    def columns_read(self) -> list[str]:
+        """The declared columns the rule names (each must be declared)."""
+        return []
 
-    name: str
-    kind: str
-    severity: Severity
-    scope: RuleScope = RuleScope.ROW
-    sql: str = ""
-    params: list[Param] = []
-    duplicate_key: list[str] = []
-    observed: str | None = None
-    flag_rows_sql: str = ""
-    """ROW scope: a query over `extract_rows` (the extract) giving
-    the `flag_key` values of the broken rows (rules across rows: `sequence`)."""
-    flag_key: list[str] = []
-    expected: str | None = None
-    column: str | None = None
-    """The one column a row check is about (the failure names it)."""
-    broken: str | None = None
-    """ROW scope: what a broken row holds, for the report and the failure."""
-    max_failures: int | None = None
-    max_fraction: float | None = None
+    def check_types(self, table: TableConfig, where: str) -> None:
+        """Raise ValueError, starting with `where`, when the rule's settings do
+        not suit the table's declared columns (run when tenant.yaml loads, so
+        `mozart validate` names the rule instead of a run failing)."""
 
-    def tolerated(self, failed: int, rows: int) -> bool:
-        """Within tolerance; without one, an error rule tolerates no failure."""
-        if self.max_failures is None and self.max_fraction is None:
-            return failed == 0
-        if self.max_failures is not None and failed > self.max_failures:
-            return False
-        return not (
-            self.max_fraction is not None and rows and failed / rows > self.max_fraction
-        )
+    @abstractmethod
+    def compile(self, context: RuleContext) -> Check:
+        """The rule, ready to run over an extract."""
 
 
-def quote(identifier: str) -> str:
-    """DuckDB identifier quoting; config validation already rejects `"`."""
-    return '"' + identifier.replace('"', '""') + '"'
+class TableRuleBase(RuleBase):
+    """A rule over the whole extract: it fails once (failed=1) or not at all and
+    quarantines nothing, so row tolerances do not apply (use `severity: warn`)."""
+
+    @model_validator(mode="after")
+    def _no_row_tolerance(self) -> TableRuleBase:
+        if self.max_failures is not None or self.max_fraction is not None:
+            raise ValueError(
+                f"{getattr(self, 'type', 'table')} is a table-level rule: "
+                "max_failures/max_fraction do not apply (use `severity: warn`)"
+            )
+        return self

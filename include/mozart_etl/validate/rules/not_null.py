@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from mozart_etl.config.models import NotNullRule
-from mozart_etl.validate.rules.base import Check, RuleContext, quote
+from typing import Literal
+
+from pydantic import Field
+
+from mozart_etl.config.base import SourceIdent
+from mozart_etl.identifiers import quote_identifier
+from mozart_etl.validate.rules.base import RuleBase, RuleContext
+from mozart_etl.validate.rules.checks import RowPredicate
 
 
-def compile_not_null(rule: NotNullRule, context: RuleContext) -> Check:
-    failing = " OR ".join(f"{quote(column)} IS NULL" for column in rule.columns)
-    return Check(
-        name=rule.name or f"not_null({','.join(rule.columns)})",
-        kind=rule.type,
-        severity=rule.severity,
-        sql=failing,
-        max_failures=rule.max_failures,
-        max_fraction=rule.max_fraction,
-    )
+class NotNullRule(RuleBase):
+    type: Literal["not_null"]
+    columns: list[SourceIdent] = Field(min_length=1)
+
+    def columns_read(self) -> list[str]:
+        return list(self.columns)
+
+    def compile(self, context: RuleContext) -> RowPredicate:
+        failing = " OR ".join(
+            f"{quote_identifier(column)} IS NULL" for column in self.columns
+        )
+        return RowPredicate(
+            name=self.name or f"not_null({','.join(self.columns)})",
+            kind=self.type,
+            severity=self.severity,
+            sql=failing,
+            max_failures=self.max_failures,
+            max_fraction=self.max_fraction,
+        )

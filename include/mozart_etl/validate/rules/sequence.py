@@ -9,28 +9,50 @@ or when its `start` is earlier than that end.
 
 from __future__ import annotations
 
-from mozart_etl.config.models import SequenceRule
-from mozart_etl.validate.rules.base import Check, RuleContext, quote
+from typing import Literal
+
+from pydantic import Field
+
+from mozart_etl.config.base import SourceIdent
+from mozart_etl.identifiers import quote_identifier
+from mozart_etl.validate.rules.base import RuleBase, RuleContext
+from mozart_etl.validate.rules.checks import BrokenKeys
 
 
-def compile_sequence(rule: SequenceRule, context: RuleContext) -> Check:
-    keys = list(context.table.primary_key)
-    group = ", ".join(quote(c) for c in rule.partition_by)
-    order = quote(rule.order_by)
-    key_list = ", ".join(quote(c) for c in keys)
-    window = f"OVER (PARTITION BY {group} ORDER BY {order})"
-    sql = (
-        f"SELECT {key_list} FROM (SELECT {key_list}, {quote(rule.start)} AS s, "
-        f"lag({quote(rule.previous_end)}) {window} AS previous_end, "
-        f"row_number() {window} AS n FROM extract_rows) "
-        "WHERE n > 1 AND (previous_end IS NULL OR s < previous_end)"
-    )
-    return Check(
-        name=rule.name or f"sequence({','.join(rule.partition_by)})",
-        kind=rule.type,
-        severity=rule.severity,
-        flag_rows_sql=sql,
-        flag_key=keys,
-        max_failures=rule.max_failures,
-        max_fraction=rule.max_fraction,
-    )
+class SequenceRule(RuleBase):
+    """Within each `partition_by` group taken in `order_by` order, a row's `start`
+    is at or after the previous row's `previous_end`, which is set (route order:
+    a lot's next step arrives at or after the previous step's track-out). The
+    later row of a broken pair fails. Checked among the extract's rows."""
+
+    type: Literal["sequence"]
+    partition_by: list[SourceIdent] = Field(min_length=1)
+    order_by: SourceIdent
+    start: SourceIdent
+    previous_end: SourceIdent
+
+    def columns_read(self) -> list[str]:
+        return [*self.partition_by, self.order_by, self.start, self.previous_end]
+
+    def compile(self, context: RuleContext) -> BrokenKeys:
+        keys = list(context.table.primary_key)
+        group = ", ".join(quote_identifier(c) for c in self.partition_by)
+        order = quote_identifier(self.order_by)
+        key_list = ", ".join(quote_identifier(c) for c in keys)
+        start, end = quote_identifier(self.start), quote_identifier(self.previous_end)
+        window = f"OVER (PARTITION BY {group} ORDER BY {order})"
+        sql = (
+            f"SELECT {key_list} FROM (SELECT {key_list}, {start} AS s, "
+            f"lag({end}) {window} AS previous_end, "
+            f"row_number() {window} AS n FROM extract_rows) "
+            "WHERE n > 1 AND (previous_end IS NULL OR s < previous_end)"
+        )
+        return BrokenKeys(
+            name=self.name or f"sequence({','.join(self.partition_by)})",
+            kind=self.type,
+            severity=self.severity,
+            sql=sql,
+            key=keys,
+            max_failures=self.max_failures,
+            max_fraction=self.max_fraction,
+        )

@@ -7,16 +7,28 @@ memory does not grow with the extract's width.
 
 from __future__ import annotations
 
-from mozart_etl.config.models import UniqueRule
-from mozart_etl.validate.rules.base import Check, RuleContext
+from typing import Literal
+
+from pydantic import Field
+
+from mozart_etl.config.base import SourceIdent
+from mozart_etl.validate.rules.base import RuleBase, RuleContext
+from mozart_etl.validate.rules.checks import DuplicateKey
 
 
-def compile_unique(rule: UniqueRule, context: RuleContext) -> Check:
-    return Check(
-        name=rule.name or f"unique({','.join(rule.columns)})",
-        kind=rule.type,
-        severity=rule.severity,
-        duplicate_key=list(rule.columns),
-        max_failures=rule.max_failures,
-        max_fraction=rule.max_fraction,
-    )
+class UniqueRule(RuleBase):
+    type: Literal["unique"]
+    columns: list[SourceIdent] = Field(min_length=1)
+
+    def columns_read(self) -> list[str]:
+        return list(self.columns)
+
+    def compile(self, context: RuleContext) -> DuplicateKey:
+        return DuplicateKey(
+            name=self.name or f"unique({','.join(self.columns)})",
+            kind=self.type,
+            severity=self.severity,
+            key=list(self.columns),
+            max_failures=self.max_failures,
+            max_fraction=self.max_fraction,
+        )
