@@ -61,12 +61,13 @@ def _scale() -> float:
 def _deployment(home: Path) -> tuple[Any, Any, Any]:
     os.environ["MOZART_HOME"] = str(home)
     from mozart_etl.config.loader import load_tenant
-    from mozart_etl.factory.tasks import _prepare_local_stores, _source_connector
+    from mozart_etl.factory.connections import source_connector
+    from mozart_etl.factory.tasks import _prepare_local_stores
     from mozart_etl.load.catalog import open_catalog
 
     tenant = load_tenant(ROOT / "tenants" / "demo")
     _prepare_local_stores(tenant)
-    return tenant, open_catalog(tenant), _source_connector(tenant)
+    return tenant, open_catalog(tenant), source_connector(tenant)
 
 
 def _run(home: Path, day: Any, at: datetime, run_id: str) -> dict[str, int]:

@@ -27,12 +27,10 @@ import duckdb
 from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.runner import invoke_dbt, scoped_environ
-from mozart_etl.factory.tasks import (
-    _prepare_local_stores,
-    _source_connector,
-    forget_dbt_duckdb_environment,
-)
+from mozart_etl.factory.connections import source_connector
+from mozart_etl.factory.tasks import _prepare_local_stores
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.pipeline import stages
 from mozart_etl.run_vars import RunVars
@@ -142,7 +140,7 @@ class Deployment:
             )
             _prepare_local_stores(tenant)  # the DAG's first task does this
             catalog = open_catalog(tenant)
-            connector = _source_connector(tenant)
+            connector = source_connector(tenant)
             stages.sync_run(
                 self.folder,
                 tenant,

@@ -21,6 +21,7 @@ from mozart_etl.credentials import secret_forms
 from mozart_etl.demo.generate import generate_demo_source
 from mozart_etl.demo.to_postgres import copy_to_postgres
 from mozart_etl.factory import tasks
+from mozart_etl.factory.connections import source_connector
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.ledger import read_ledger
 from tests.reliability.chaos import Recorder
@@ -247,7 +248,7 @@ def test_no_secret_reaches_logs_xcom_fields_errors_or_the_ledger(
     assert hits == {}
 
     # A driver message quoting a DSN: every form is scrubbed from the error.
-    connector = tasks._source_connector(tenant_of(folder))
+    connector = source_connector(tenant_of(folder))
     forms_of_wrong = secret_forms(WRONG_PASSWORD, user="root")
     message = "connect failed: mysql+pymysql://root:k9%40@127.0.0.1/db " + " | ".join(
         forms_of_wrong

@@ -37,7 +37,7 @@ from mozart_etl.errors import (
     SourceError,
     SourceSchemaError,
 )
-from mozart_etl.factory.tasks import _source_connector
+from mozart_etl.factory.connections import source_connector
 from mozart_etl.lake import Lake
 from mozart_etl.load.reconcile import _source_figures
 from tests.helpers import (
@@ -366,7 +366,7 @@ def test_reconcile_count_of_a_dropped_table_fails_at_once(
     tenant = tenant_of(folder)
     with pytest.raises(SourceSchemaError) as counted:
         _source_figures(
-            tenant, tenant.table("notes"), _source_connector(tenant), window=None
+            tenant, tenant.table("notes"), source_connector(tenant), window=None
         )
     assert counted.value.terminal
     assert str(counted.value).startswith("[tenant=acme table=notes] counting ")

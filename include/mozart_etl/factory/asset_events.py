@@ -15,6 +15,7 @@ from airflow.sdk import Asset
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.factory.assets import ASSET_GROUP, mart_asset, raw_asset
 from mozart_etl.run_vars import DAY_TASK_ID, RunVars
 
@@ -83,7 +84,6 @@ def mart_event_extra(
     if tenant.dbt.target != DbtTarget.DUCKDB:
         return extra
     from mozart_etl.dbt.contracts import product_standard
-    from mozart_etl.factory.tasks import forget_dbt_duckdb_environment
     from mozart_etl.publish.warehouse import MartReader
 
     spec = product_standard().get(model, {})

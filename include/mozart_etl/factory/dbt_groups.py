@@ -28,6 +28,7 @@ from cosmos.profiles import TrinoLDAPProfileMapping
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.failures import DbtRetryPolicy
 from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import (
@@ -38,7 +39,6 @@ from mozart_etl.dbt.project import (
 from mozart_etl.errors import ConfigError
 from mozart_etl.factory.asset_events import record_mart_event
 from mozart_etl.factory.dbt_layer import DbtLayerOperator
-from mozart_etl.factory.tasks import forget_dbt_duckdb_environment
 from mozart_etl.run_vars import RunVars
 
 # The dbt installed beside this interpreter, whatever the worker's PATH says.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
@@ -18,13 +18,18 @@ from mozart_etl.calendar import ProductionDay, production_day, production_day_of
 from mozart_etl.config.constants import CatalogType
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.credentials import Credentials, secret_forms
-from mozart_etl.errors import ConfigError, MozartError
+from mozart_etl.credentials import secret_forms
+from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
+from mozart_etl.errors import MozartError
 from mozart_etl.factory.asset_events import raw_event_extra, record_raw_event
+from mozart_etl.factory.connections import (
+    mask_secrets,
+    source_connector,
+    with_connection,
+)
 from mozart_etl.run_vars import RunVars
 
 if TYPE_CHECKING:
-    from mozart_etl.extract.connectors import Connector
     from mozart_etl.publish.postgres import PostgresTarget
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,7 @@ def _load_tenant(folder: Path) -> TenantConfig:
     s3 = tenant.storage.s3
     if s3 is not None and s3.secret_access_key is not None:
         secret = s3.secret_access_key.get_secret_value()
-        _mask(secret_forms(secret, user=s3.access_key_id))
+        mask_secrets(secret_forms(secret, user=s3.access_key_id))
     return tenant
 
 
@@ -126,7 +131,7 @@ def run_extract(
             tenant,
             table,
             _day(day_vars),
-            _source_connector(tenant),
+            source_connector(tenant),
             open_catalog(tenant),
         )
     except MozartError as exc:
@@ -158,7 +163,7 @@ def run_sync(
             tenant,
             table,
             _day(day_vars),
-            _source_connector(tenant),
+            source_connector(tenant),
             open_catalog(tenant),
             run_id=run_id,
             markers=markers,
@@ -189,61 +194,6 @@ def _retry_left(context: Any) -> bool:
     """Whether Airflow will run this task again after a retryable failure."""
     ti = context["ti"]
     return int(ti.try_number) <= int(ti.max_tries)
-
-
-def _source_connector(tenant: TenantConfig) -> Connector:
-    from mozart_etl.extract.connectors import connector_for
-
-    credentials = _with_connection(
-        Credentials.from_settings(tenant.source),
-        tenant.source.conn_id,
-        tenant=tenant.tenant_id,
-    )
-    return connector_for(tenant.source.type, credentials)
-
-
-CredentialsT = TypeVar("CredentialsT", bound=Credentials)
-
-
-def _with_connection(
-    credentials: CredentialsT, conn_id: str | None, *, tenant: str
-) -> CredentialsT:
-    """tenant.yaml's settings, overlaid by an Airflow connection when one is named
-    (so secrets can stay in Airflow); the password, in every form, is registered
-    with Airflow's log masker. A connection Airflow does not know is a
-    ConfigError (terminal) saying how to define it."""
-    if conn_id is None:
-        _mask(credentials.secret_forms())
-        return credentials
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        raise ConfigError(
-            f"the Airflow connection {conn_id!r} is not defined: set "
-            f"AIRFLOW_CONN_{conn_id.upper()} in the environment of the scheduler "
-            "and workers, or add it under Admin → Connections",
-            tenant=tenant,
-        ) from None
-    resolved = credentials.overlaid(
-        host=conn.host,
-        port=conn.port,
-        database=conn.schema,
-        user=conn.login,
-        password=conn.password,
-    )
-    _mask(resolved.secret_forms())
-    return resolved
-
-
-def _mask(forms: list[str]) -> None:
-    """Register every form of a secret with Airflow's log masker."""
-    from airflow.sdk.log import mask_secret
-
-    for form in forms:
-        mask_secret(form)
 
 
 def run_validate(
@@ -341,7 +291,7 @@ def run_reconcile(
             table,
             ExtractManifest.model_validate(manifest),
             ValidationReport.model_validate(report),
-            _source_connector(tenant),
+            source_connector(tenant),
             open_catalog(tenant),
             run_id=str(get_current_context()["run_id"]),
         )
@@ -377,23 +327,6 @@ def _publish_target(tenant: TenantConfig) -> PostgresTarget:
     target = tenant.publish.target
     if target.conn_id is None:
         return PostgresTarget.from_config(target)
-    return _with_connection(
+    return with_connection(
         PostgresTarget.from_settings(target), target.conn_id, tenant=tenant.tenant_id
     )
-
-
-def forget_dbt_duckdb_environment(context: Any) -> None:
-    """Before a dbt task: drop dbt-duckdb's process-wide environment.
-
-    dbt-duckdb keeps one environment per process and, while dbt parses, reads
-    plugin sources through it if one exists. In a process that already ran
-    another tenant's dbt (`dag.test`, a reused worker) that is the other
-    tenant's Iceberg catalog. No public API resets it, hence the private name.
-    """
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        environment = DuckDBConnectionManager._ENV
-        if environment is not None:
-            environment.close()
-            DuckDBConnectionManager._ENV = None

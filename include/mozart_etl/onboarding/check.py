@@ -30,14 +30,14 @@ from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.credentials import Credentials
-from mozart_etl.extract.connectors import Connector, connector_for
+from mozart_etl.extract.connectors import Connector
 from mozart_etl.extract.introspect import (
     SourceSchemaError,
     check_declared,
     table_columns,
 )
 from mozart_etl.extract.query import Window, tenant_select
+from mozart_etl.factory.connections import source_connector
 
 SAMPLE_ROWS = 1_000_000
 PROBE_ROWS = 20_000
@@ -100,18 +100,6 @@ class TenantCheck(BaseModel):
     @property
     def ok(self) -> bool:
         return not any(table.blockers for table in self.tables)
-
-
-def source_connector(tenant: TenantConfig) -> Connector:
-    """The source as the extract task opens it (an Airflow connection if named)."""
-    credentials = Credentials.from_settings(tenant.source)
-    if tenant.source.conn_id:
-        from mozart_etl.factory.tasks import _with_connection
-
-        credentials = _with_connection(
-            credentials, tenant.source.conn_id, tenant=tenant.tenant_id
-        )
-    return connector_for(tenant.source.type, credentials)
 
 
 def check_tenant(
