@@ -223,9 +223,11 @@ def append_record(catalog: Catalog, tenant: TenantConfig, record: LedgerRecord) 
     return snapshot.snapshot_id
 
 
-def _keep_small(ledger: Table) -> None:
-    """Compact the ledger's files and expire its old snapshots, so a write costs
-    the same after a year of runs as after one.
+def _keep_small(ledger: Table, compact_at: int | None = None) -> bool:
+    """Compact the ledger's files (past `compact_at`, default
+    LEDGER_COMPACT_AT_FILES, read at call time) and expire its old snapshots,
+    so a write costs the same after a year of runs as after one. Returns False
+    when a concurrent write deferred it.
 
     Both are housekeeping after the record's own commit: a concurrent writer
     that wins makes this one give up (PyIceberg validates the rewrite against
@@ -234,8 +236,9 @@ def _keep_small(ledger: Table) -> None:
     snapshot = ledger.current_snapshot()
     assert snapshot is not None
     files = int(snapshot.summary["total-data-files"] or 0)
+    limit = LEDGER_COMPACT_AT_FILES if compact_at is None else compact_at
     try:
-        if files > LEDGER_COMPACT_AT_FILES:
+        if files > limit:
             log.info("compacting the run ledger: %d files into one", files)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Delete operation did not match")
@@ -251,6 +254,21 @@ def _keep_small(ledger: Table) -> None:
             ledger.maintenance.expire_snapshots().by_ids(expired).commit()
     except (CommitFailedException, ValidationException) as exc:
         log.warning("run ledger housekeeping deferred (a concurrent write): %s", exc)
+        return False
+    return True
+
+
+def compact_ledger(catalog: Catalog, tenant: TenantConfig) -> bool:
+    """The maintenance DAG's ledger step: the same housekeeping as after each
+    write, but into one file whatever the count (superseded records dropped).
+    True when done (or no ledger yet), False when a concurrent write deferred it."""
+    try:
+        ledger = catalog.load_table((tenant.raw_namespace, LEDGER_TABLE))
+    except NoSuchTableError:
+        return True
+    if ledger.current_snapshot() is None:
+        return True
+    return _keep_small(ledger, compact_at=1)
 
 
 def _key_value(record: LedgerRecord, name: str) -> str:
@@ -473,6 +491,7 @@ __all__ = [
     "LedgerRecord",
     "LedgerStatus",
     "append_record",
+    "compact_ledger",
     "latest_records",
     "load_and_record",
     "read_ledger",
