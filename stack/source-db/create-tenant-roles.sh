@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs once, when the source-db volume is first initialised (after
-# 10-create-publish-db.sh): one login role per tenant, `mozart_<tenant_id>`,
-# that reads the tenant's source database and writes only its own schema of
-# the publish (APS) database. PUBLIC loses its default rights on both, so a
-# tenant's role cannot read or create anything of another tenant's.
+# One login role per tenant, `mozart_<tenant_id>`, that reads the tenant's
+# source database and writes only its own schema of the publish (APS)
+# database. PUBLIC loses its default rights on both, so a tenant's role cannot
+# read or create anything of another tenant's.
+#
+# Idempotent, and run by the one-shot `source-db-init` on every `docker compose
+# up` (not only when the volume is new, as /docker-entrypoint-initdb.d would):
+# a tenant added to MOZART_TENANT_ROLES gets its role on an existing volume,
+# and a changed TENANT_DB_PASSWORD_<TENANT_ID> in .env is applied (rotation).
 #
 # MOZART_TENANT_ROLES: "<tenant_id>:<source database>" pairs; each role's
 # password comes from TENANT_DB_PASSWORD_<TENANT_ID> (in .env).
@@ -27,7 +31,10 @@ for pair in ${MOZART_TENANT_ROLES}; do
 
   psql_as_admin --dbname "${source_db}" \
     -v role="${role}" -v password="${password}" -v db="${source_db}" <<'SQL'
-CREATE ROLE :"role" LOGIN PASSWORD :'password';
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+-- Every run: the password in .env is the one that works (rotation).
+ALTER ROLE :"role" WITH LOGIN PASSWORD :'password';
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT CONNECT ON DATABASE :"db" TO :"role";
@@ -40,6 +47,7 @@ SQL
   psql_as_admin --dbname "${PUBLISH_DB_NAME}" \
     -v role="${role}" -v db="${PUBLISH_DB_NAME}" -v schema="${tenant}" <<'SQL'
 GRANT CONNECT ON DATABASE :"db" TO :"role";
-CREATE SCHEMA :"schema" AUTHORIZATION :"role";
+CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"role";
 SQL
+  echo "role ${role}: ready (password from ${password_var})"
 done

@@ -72,34 +72,56 @@ def test_trino_rules_deny_by_default() -> None:
             assert not re.fullmatch(user, "someone_else"), (kind, rule)
 
 
+STACK_TENANTS = ("demo", "acme")
+
+
 def test_each_tenant_user_reaches_only_its_own_namespaces(
     resolved: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    demo = _stack_tenant(resolved, monkeypatch)
-    assert demo.dbt.trino is not None
-    tenants = {demo.tenant_id: demo}  # the stack's tenants, as the stack runs them
+    """Per tenant user: its marts namespace owned and writable, its raw
+    namespace read-only, `system` read-only with `system.metadata.
+    materialized_views` alone readable (dbt-trino joins it), nothing else.
+    test_trino_access.py evaluates the rules against dbt's statements."""
     rules = _rules()
     users = {rule["user"] for rules_ in rules.values() for rule in rules_}
-    for tenant in tenants.values():
+    for tenant_id in STACK_TENANTS:
+        tenant = _stack_tenant(resolved, monkeypatch, tenant_id)
         assert tenant.dbt.trino is not None
         user = tenant.dbt.trino.user
         assert user == f"mozart_{tenant.tenant_id}"
         assert user in users
-        own = {tenant.namespace, tenant.raw_namespace}
-        for kind in ("schemas", "tables"):
-            for rule in rules[kind]:
-                if not re.fullmatch(rule["user"], user):
-                    continue
-                reachable = {
-                    name
-                    for name in ("demo", "demo_raw", "acme", "acme_raw", "other")
-                    if re.fullmatch(rule["schema"], name)
-                }
-                assert reachable == own, (kind, rule)
-                assert re.fullmatch(rule["catalog"], tenant.dbt.trino.catalog)
-        # Nothing in the other catalogs (the APS PostgreSQL one).
-        catalogs = [r for r in rules["catalogs"] if re.fullmatch(r["user"], user)]
-        assert [r["catalog"] for r in catalogs] == [tenant.dbt.trino.catalog]
+
+        def mine(kind: str, user: str = user) -> list[dict[str, Any]]:
+            return [r for r in rules[kind] if re.fullmatch(r["user"], user)]
+
+        catalogs = {r["catalog"]: r["allow"] for r in mine("catalogs")}
+        assert catalogs == {tenant.dbt.trino.catalog: "all", "system": "read-only"}
+        assert [(r["schema"], r["owner"]) for r in mine("schemas")] == [
+            (tenant.namespace, True)
+        ]
+        tables = {
+            (r["catalog"], r["schema"], r.get("table", ".*")): set(r["privileges"])
+            for r in mine("tables")
+        }
+        catalog = tenant.dbt.trino.catalog
+        assert tables == {
+            (catalog, tenant.namespace, ".*"): {
+                "SELECT",
+                "INSERT",
+                "DELETE",
+                "UPDATE",
+                "OWNERSHIP",
+            },
+            (catalog, tenant.raw_namespace, ".*"): {"SELECT"},
+            ("system", "metadata", "materialized_views"): {"SELECT"},
+        }
+        for rule in mine("schemas") + mine("tables"):
+            reachable = {
+                name
+                for name in ("demo", "demo_raw", "acme", "acme_raw", "metadata", "x")
+                if re.fullmatch(rule["schema"], name)
+            }
+            assert reachable <= {tenant.namespace, tenant.raw_namespace, "metadata"}
 
 
 def test_one_database_role_per_tenant_with_only_its_rights(
@@ -108,11 +130,15 @@ def test_one_database_role_per_tenant_with_only_its_rights(
     demo = _stack_tenant(resolved, monkeypatch)
     script = ROLES.read_text()
     subprocess.run(["bash", "-n", str(ROLES)], check=True)
-    service = resolved["services"]["source-db"]
-    assert (
-        "./stack/source-db/create-tenant-roles.sh:"
-        "/docker-entrypoint-initdb.d/20-create-tenant-roles.sh:ro"
-    ) in service["volumes"]
+    service = resolved["services"]["source-db-init"]
+    assert "./stack/source-db:/stack:ro" in service["volumes"]
+    assert "bash /stack/create-tenant-roles.sh" in " ".join(service["command"])
+    assert service["depends_on"]["source-db"]["condition"] == "service_healthy"
+    # Not an initdb script any more: those run only when the volume is new.
+    assert not any(
+        "docker-entrypoint-initdb.d" in v
+        for v in resolved["services"]["source-db"].get("volumes", [])
+    )
     pairs = dict(
         pair.split(":", 1)
         for pair in service["environment"]["MOZART_TENANT_ROLES"].split()
@@ -126,7 +152,8 @@ def test_one_database_role_per_tenant_with_only_its_rights(
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         'GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"role"',
         'ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO :"role"',
-        'CREATE SCHEMA :"schema" AUTHORIZATION :"role"',
+        'CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"role"',
+        "ALTER ROLE :\"role\" WITH LOGIN PASSWORD :'password'",
     ):
         assert statement in script, statement
     assert not re.search(r"GRANT\s+(ALL|INSERT|UPDATE|DELETE)", script)
@@ -134,6 +161,36 @@ def test_one_database_role_per_tenant_with_only_its_rights(
     # The tenant's Airflow connection logs in as that role.
     source = json.loads(_stack_env(resolved)["AIRFLOW_CONN_MOZART_DEMO_SOURCE"])
     assert source["login"] == f"mozart_{demo.tenant_id}"
+
+
+def test_acme_reads_its_mariadb_as_its_own_user(
+    resolved: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = _stack_tenant(resolved, monkeypatch, "acme")
+    services = resolved["services"]
+    assert acme.source.type == "mysql" and acme.source.conn_id == "acme_mes"
+    conn = json.loads(_stack_env(resolved)["AIRFLOW_CONN_ACME_MES"])
+    example = _env_example()
+    assert conn["conn_type"] == "mysql"
+    assert (conn["host"], conn["port"], conn["schema"]) == (
+        "acme-source-db",
+        3306,
+        "acme_mes",
+    )
+    assert conn["login"] == "mozart_acme"
+    assert conn["password"] == example["TENANT_DB_PASSWORD_ACME"]
+    init = services["acme-source-init"]
+    assert init["environment"]["MOZART_TENANT_ROLES"] == "acme:acme_mes"
+    assert init["environment"]["MYSQL_PWD"] == example["ACME_DB_ROOT_PASSWORD"]
+    assert init["command"] == ["bash", "/stack/create-mariadb-roles.sh"]
+    seed = services["acme-seed"]
+    assert "--if-empty" in seed["command"]
+    assert seed["depends_on"] == {
+        "acme-source-init": {"condition": "service_completed_successfully"}
+    }
+    script = (ROOT / "stack" / "source-db" / "create-mariadb-roles.sh").read_text()
+    assert "GRANT SELECT, SHOW VIEW ON" in script
+    assert not re.search(r"GRANT\s+(ALL|INSERT|UPDATE|DELETE)", script)
 
 
 def test_the_demo_tenant_names_its_own_trino_user() -> None:

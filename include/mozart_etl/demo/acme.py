@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -553,6 +554,17 @@ def drop_acme_database(database: str, **server: object) -> None:
         cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
 
 
+def table_count(database: str, **server: object) -> int:
+    """How many tables `database` holds (0 when it does not exist)."""
+    with connect(**server) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
+            (database,),
+        )
+        (count,) = cursor.fetchone()
+    return int(count)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Write the acme tenant's MariaDB source."
@@ -562,6 +574,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=3306)
     parser.add_argument("--user", default="root")
     parser.add_argument(
+        "--password",
+        default=os.environ.get("MYSQL_PWD", ""),
+        help="default: $MYSQL_PWD (as the mariadb client reads it), else none",
+    )
+    parser.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="write only when the database has no table yet (the stack's seed: "
+        "never rewrite a source an extract may be reading)",
+    )
+    parser.add_argument(
         "--as-of-day",
         type=date.fromisoformat,
         default=ACME_LAST_DAY,
@@ -569,12 +592,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    server = {
+        "host": args.host,
+        "port": args.port,
+        "user": args.user,
+        "password": args.password,
+    }
+    if args.if_empty and (tables := table_count(args.database, **server)):
+        log.info(
+            "acme source %s: %d tables already, left as they are", args.database, tables
+        )
+        return 0
     summary = write_acme_source(
-        args.database,
-        as_of=production_day_bounds(args.as_of_day)[1],
-        host=args.host,
-        port=args.port,
-        user=args.user,
+        args.database, as_of=production_day_bounds(args.as_of_day)[1], **server
     )
     log.info(
         "acme source %s as of %s: %s", summary.database, summary.as_of, summary.rows
