@@ -29,23 +29,11 @@ from mozart_etl.config.environments import (
     origin_of,
 )
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.config.paths import project_root, tenants_dir
 from mozart_etl.errors import ConfigError
 
 TENANT_FILE = "tenant.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
-
-
-def project_root() -> Path:
-    """The repository root: `MOZART_PROJECT_ROOT`, else two levels above the package."""
-    configured = os.environ.get("MOZART_PROJECT_ROOT")
-    if configured:
-        return Path(configured).resolve()
-    return Path(__file__).resolve().parents[3]
-
-
-def tenants_dir() -> Path:
-    configured = os.environ.get("MOZART_TENANTS_DIR")
-    return Path(configured).resolve() if configured else project_root() / "tenants"
 
 
 def tenant_folders(root: Path | None = None) -> list[Path]:
@@ -163,3 +151,14 @@ def _indexable(node: Any, index: int) -> bool:
 
 def _has_name(node: Any, index: int) -> bool:
     return _indexable(node, index) and isinstance(node[index], dict)
+
+
+__all__ = [
+    "TENANT_FILE",
+    "ResolvedTenant",
+    "load_tenant",
+    "project_root",  # re-exported: its home is config/paths.py
+    "resolve_tenant",
+    "tenant_folders",
+    "tenants_dir",
+]
