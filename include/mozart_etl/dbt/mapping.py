@@ -45,6 +45,7 @@ from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.dbt.contracts import product_standard, standard_staging
 from mozart_etl.dbt.project import tenant_dbt_dir
 from mozart_etl.errors import ConfigError
+from mozart_etl.identifiers import quote_identifier
 
 GENERATED_DIR = "_generated"
 LAYER_DIRS = ("staging", "marts")
@@ -185,7 +186,10 @@ def _check(tenant: TenantConfig, table: TableConfig, mapping: MartMapping) -> No
 
 
 def _reader(table: TableConfig, staging: str) -> str:
-    """`latest` for what a plan-version mart reads, else `as_of` (the day's end)."""
+    """`snapshot` (runs as they are), `latest` for what a plan-version mart
+    reads, else `as_of` (the version valid at the day's end)."""
+    if table.mode == LoadMode.SNAPSHOT:
+        return "snapshot"
     for spec in product_standard().values():
         if spec.get("partition") == "plan_ver" and staging in mart_reads(spec):
             return "latest"
@@ -195,12 +199,15 @@ def _reader(table: TableConfig, staging: str) -> str:
 def _value(tenant: TenantConfig, table: TableConfig, column: ColumnMapping) -> str:
     """One standard column's SQL, before its cast."""
     if column.key is not None:
-        quoted = [_quote(name) for name in column.key]
+        quoted = [quote_identifier(name) for name in column.key]
         return f"{{{{ mozart_core.generated_key({quoted!r}) }}}}"
     if column.source_kind == "constant":
         return _literal(column.constant)
     kind = table.column(column.column).type if column.column is not None else None
-    sql = _quote(column.column) if column.column is not None else f"({column.expr})"
+    if column.column is not None:
+        sql = quote_identifier(column.column)
+    else:
+        sql = f"({column.expr})"
     zone = column.zone
     if zone is None and kind == ColumnType.TIMESTAMP and column.map is None:
         # A naive source timestamp is the plant's wall time: an instant
@@ -232,14 +239,10 @@ def _where(table: TableConfig, mapping: MartMapping) -> str:
     if mapping.filter is not None:
         parts.append(f"({mapping.filter})")
     if mapping.deleted is not None:
-        flag = _quote(mapping.deleted.column)
+        flag = quote_identifier(mapping.deleted.column)
         values = ", ".join(_literals(mapping.deleted.values))
         parts.append(f"not coalesce({flag} in ({values}), false)")
     return " and ".join(parts)
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _jinja_string(text: str) -> str:
