@@ -49,7 +49,7 @@ select
     output_qty,
     cast(group_mean_qty as double) as group_mean_qty,
     cast(deviation_pct as double) as deviation_pct,
-    coalesce(abs(deviation_pct) > {{ var('line_balance_threshold_pct') }}, false)
+    coalesce(abs(deviation_pct) > {{ var('line_balance_threshold_pct', 20) }}, false)
         as imbalance_flag
 from with_deviation
 
