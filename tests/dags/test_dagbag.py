@@ -64,7 +64,8 @@ def test_the_default_shape_is_tables(dagbag: DagBag, stages_dagbag: DagBag) -> N
 def test_no_import_errors_and_one_dag_per_tenant(any_dagbag: DagBag) -> None:
     assert any_dagbag.import_errors == {}
     tenants = {folder.name for folder in tenant_folders(ROOT / "tenants")}
-    assert set(any_dagbag.dag_ids) == tenants | {EXAMPLE_CONSUMER}
+    maintenance = {f"{tenant}.maintenance" for tenant in tenants}  # dags/maintenance.py
+    assert set(any_dagbag.dag_ids) == tenants | maintenance | {EXAMPLE_CONSUMER}
     broken = {d for d, dag in any_dagbag.dags.items() if CONFIG_ERROR_TAG in dag.tags}
     assert broken == set()
 
@@ -232,7 +233,8 @@ def test_broken_tenant_only_breaks_itself(
     bag = DagBag(dag_folder=str(ROOT / "dags"))
 
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"demo", "plant_b", EXAMPLE_CONSUMER}
+    # plant_b's broken config gets no maintenance DAG (dags/maintenance.py)
+    assert set(bag.dag_ids) == {"demo", "demo.maintenance", "plant_b", EXAMPLE_CONSUMER}
     good = bag.dags["demo"]
     assert CONFIG_ERROR_TAG not in good.tags
     assert "sync.lot_history" in good.task_ids

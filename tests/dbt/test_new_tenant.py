@@ -37,7 +37,8 @@ def test_new_tenant_validates_and_its_dag_loads(
     monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"plant_x"}  # the template itself is no tenant
+    # the template itself is no tenant; plant_x's maintenance: dags/maintenance.py
+    assert set(bag.dag_ids) == {"plant_x", "plant_x.maintenance"}
     dag = bag.dags["plant_x"]
     assert CONFIG_ERROR_TAG not in dag.tags
     assert "sync.lot_history" in dag.task_ids
