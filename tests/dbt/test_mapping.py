@@ -251,3 +251,187 @@ def test_bad_mappings_name_tenant_table_and_column(acme: Path) -> None:
         ConfigError, match=r"mapping onto mart_bom: unknown column 'nope'"
     ):
         load_tenant(acme)
+
+
+# --- every standard staging model (issue #25) --------------------------------
+
+_LOT_COLUMNS = [
+    {"name": name, "type": kind, "nullable": True}
+    for name, kind in [
+        ("LOT_NO", "string"),
+        ("OPER_SEQ", "int"),
+        ("PROD_CD", "string"),
+        ("OPER_CD", "string"),
+        ("EQP_ID", "string"),
+        ("IN_QTY", "int"),
+        ("OUT_QTY", "int"),
+        ("LOT_STAT", "string"),
+        ("ARR_DTTM", "timestamp"),
+        ("TKIN_DTTM", "timestamp"),
+        ("TKOUT_DTTM", "timestamp"),
+        ("UPD_DTTM", "timestamp"),
+        ("DEL_YN", "string"),
+    ]
+]
+_LOT_MAPPING: dict[str, Any] = {
+    "mart": "mart_wip",
+    "deleted": {"column": "DEL_YN", "values": ["Y"]},
+    "columns": {
+        "lot_id": "LOT_NO",
+        "step_seq": "OPER_SEQ",
+        "product_id": "PROD_CD",
+        "step_id": "OPER_CD",
+        "equipment_id": "EQP_ID",
+        "qty_in": "IN_QTY",
+        "qty_out": {"expr": "coalesce(OUT_QTY, 0)"},
+        "status": {
+            "column": "LOT_STAT",
+            "map": {"WT": "WAIT", "RN": "RUN", "CP": "DONE", "O'K": "HOLD"},
+        },
+        "arrived_at": "ARR_DTTM",
+        "track_in_at": {"column": "TKIN_DTTM", "zone": "Europe/Berlin"},
+        "track_out_at": "TKOUT_DTTM",
+        "updated_at": {"key": ["LOT_NO", "OPER_SEQ"], "cast": "varchar"},
+    },
+}
+
+
+def _plant(tmp_path: Path, mapping: dict[str, Any]) -> Path:
+    """A tenant folder whose one table maps onto stg_lot_history."""
+    import yaml
+
+    from tests.helpers import table_dict, tenant_dict
+
+    table = table_dict(
+        "lot_hist",
+        _LOT_COLUMNS,
+        primary_key=("LOT_NO", "OPER_SEQ"),
+        source={"table": "TB_LOT_HIST"},
+        mode="merge",
+        cursor="UPD_DTTM",
+        mapping=mapping,
+    )
+    data = tenant_dict(tmp_path, [table], tenant_id="plant_x")
+    data["source"]["timezone"] = "Asia/Seoul"
+    folder = tmp_path / "tenants" / "plant_x"
+    folder.mkdir(parents=True)
+    (folder / "tenant.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder
+
+
+def test_a_daily_mart_input_maps_with_codes_zones_keys_and_soft_deletes(
+    tmp_path: Path,
+) -> None:
+    """`mapping: {mart: mart_wip}` generates stg_lot_history read as of the
+    day's end, and the marts that read only it; mozart sync writes them."""
+    folder = _plant(tmp_path, _LOT_MAPPING)
+    tenant = load_tenant(folder)
+    files = {path.stem: sql for path, sql in generated_models(folder, tenant).items()}
+    # stg_product_route is missing: mart_lead_time cannot be generated.
+    assert set(files) == {"stg_lot_history", "mart_wip", "mart_cycle_time"}
+    sql = files["stg_lot_history"]
+    assert (
+        "from {{ mozart_core.as_of(source('raw', 'lot_hist'), "
+        "['LOT_NO', 'OPER_SEQ']) }} as raw\n"
+    ) in sql
+    assert "    _mozart_valid_from\n" in sql
+    assert (
+        "cast(case \"LOT_STAT\" when 'WT' then 'WAIT' when 'RN' then 'RUN' "
+        "when 'CP' then 'DONE' when 'O''K' then 'HOLD' else null end as varchar)"
+        " as status"
+    ) in sql
+    assert "source_instant('\"ARR_DTTM\"', 'Asia/Seoul')" in sql
+    assert "source_instant('\"TKIN_DTTM\"', 'Europe/Berlin')" in sql
+    assert "cast((coalesce(OUT_QTY, 0)) as bigint) as qty_out" in sql
+    assert "generated_key(['\"LOT_NO\"', '\"OPER_SEQ\"'])" in sql
+    assert "where not coalesce(\"DEL_YN\" in ('Y'), false)\n" in sql
+    assert "replace_production_day('snapshot_date')" in files["mart_wip"]
+    assert mozart(["--tenants-dir", str(folder.parent), "sync"]) == 0
+    assert mozart(["--tenants-dir", str(folder.parent), "sync", "--check"]) == 0
+
+
+@pytest.mark.parametrize("dialect", ["trino", "duckdb"])
+def test_a_generated_daily_staging_model_parses(tmp_path: Path, dialect: str) -> None:
+    folder = _plant(tmp_path, _LOT_MAPPING)
+    tenant = load_tenant(folder)
+    dbt = _Dbt(dialect)
+    dbt.env.globals["mozart_core"] = _WithAsOf(dbt)
+    for path, sql in generated_models(folder, tenant).items():
+        if "staging" in path.parts:
+            statement = sqlglot.parse_one(dbt.render(sql), read=dialect)
+            names = {c.alias_or_name for c in statement.expressions}
+            assert {"lot_id", "status", "_mozart_valid_from"} <= names
+
+
+class _WithAsOf:
+    """mozart_core for _Dbt, with the as-of reader (and the key macro) of
+    dbt/mozart_core rendered as a plain ranked subquery."""
+
+    def __init__(self, dbt: _Dbt) -> None:
+        self.dbt = dbt
+        mapping = ROOT / "dbt" / "mozart_core" / "macros" / "mapping.sql"
+        self.key = dbt.env.from_string(mapping.read_text()).module
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "as_of":
+            return lambda relation, keys: (
+                f"(select *, row_number() over (partition by {', '.join(keys)} "
+                f"order by _mozart_valid_from desc) as r from {relation})"
+            )
+        if hasattr(self.key, name):
+            return getattr(self.key, name)
+        return getattr(self.dbt, name)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (  # a typo inside an expression fails validate, both dialects parsed
+            {"qty_out": {"expr": "coalesce(OUT_QTYY, 0)"}},
+            r"(?s)tenant=plant_x.*tables\[lot_hist\]: .*mapping onto mart_wip: "
+            r"column qty_out expr "
+            r"'coalesce\(OUT_QTYY, 0\)': unknown column\(s\) \['OUT_QTYY'\]",
+        ),
+        (
+            {"status": {"column": "LOT_STATUS", "map": {"WT": "WAIT"}}},
+            r"(?s)tenant=plant_x.*unknown column 'LOT_STATUS' in status",
+        ),
+        (
+            {"qty_in": {"expr": "IN_QTY +"}},
+            r"column qty_in expr: 'IN_QTY \+' is not a duckdb SQL expression",
+        ),
+        (
+            {"step_seq": {"column": "OPER_SEQ", "map": {"A": "10"}}},
+            r"column step_seq: codes \['A'\] do not fit int 'OPER_SEQ'",
+        ),
+        (
+            {"qty_in": {"column": "IN_QTY", "zone": "Asia/Seoul"}},
+            r"column qty_in: `zone` applies to a naive timestamp, not int",
+        ),
+        (
+            {"step_id": {"expr": "{{ run_query('drop table x') }}"}},
+            r"no ';', comments or Jinja",
+        ),
+    ],
+)
+def test_validate_names_tenant_table_mapped_and_unknown_column(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    mapping = {**_LOT_MAPPING, "columns": {**_LOT_MAPPING["columns"], **change}}
+    folder = _plant(tmp_path, mapping)
+    with pytest.raises(ConfigError, match=message):
+        load_tenant(folder)
+    assert mozart(["--tenants-dir", str(folder.parent), "validate"]) == 1
+
+
+def test_a_mart_reading_two_models_asks_for_the_model(tmp_path: Path) -> None:
+    folder = _plant(tmp_path, {**_LOT_MAPPING, "mart": "mart_lead_time"})
+    with pytest.raises(ConfigError, match=r"it reads .*name one with `model:`"):
+        load_tenant(folder)
+    with pytest.raises(ValidationError, match=r"quote them in YAML"):
+        MartMapping.model_validate(
+            {
+                "model": "stg_equipment_event",
+                "columns": {"event_type": {"column": "STAT_CD", "map": {1: "RUN"}}},
+            }
+        )

@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mozart_etl.config.constants import ColumnType
+from mozart_etl.config.paths import project_root
 
 SQL_TYPE_PATTERN = (
     r"^(varchar|bigint|integer|double|boolean|date|timestamp"
@@ -401,9 +401,7 @@ def _check_column_options(
 
 @cache
 def _product_standard() -> dict[str, Any]:
-    from mozart_etl.config.loader import project_root
-
-    path = Path(project_root()) / "dbt" / "product_standard.yml"
+    path = project_root() / "dbt" / "product_standard.yml"
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
