@@ -20,6 +20,7 @@ from pyiceberg.table import Table
 from pyiceberg.types import DecimalType, DoubleType, FloatType, IntegerType, LongType
 
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.dbt.iceberg_source import raw_dataset
 from mozart_etl.errors import LoadRejected
 from mozart_etl.extract.types import arrow_schema
 from mozart_etl.lake import ExtractManifest, Lake
@@ -97,14 +98,15 @@ def _values(raw: Table) -> dict[str, Any]:
 
 
 def _duckdb_values(raw: Table) -> tuple[str, dict[str, Any]]:
-    """What dbt-duckdb reads: the scan as a record batch reader (our plugin,
-    `mozart_etl/dbt/iceberg_source.py`) drained by DuckDB; the column's DuckDB
-    type and each lot's latest value."""
-    reader = raw.scan().to_arrow_batch_reader()
+    """What dbt-duckdb reads: the plugin's dataset of the snapshot's Parquet
+    files (`mozart_etl/dbt/iceberg_source.py`) behind a DuckDB view; the
+    column's DuckDB type and each lot's latest value."""
+    dataset = raw_dataset(raw)
+    assert dataset is not None, "raw read through the fallback, not its files"
     con = duckdb.connect()
     try:
-        con.register("raw_lots", reader)
-        con.execute("CREATE TABLE staged AS SELECT * FROM raw_lots")
+        con.register("raw_lots", dataset)
+        con.execute("CREATE VIEW staged AS SELECT * FROM raw_lots")
         ((kind,),) = con.execute(
             "SELECT DISTINCT typeof(value) FROM staged WHERE value IS NOT NULL"
         ).fetchall()

@@ -1,20 +1,43 @@
-"""dbt-duckdb plugin: raw Iceberg tables streamed into DuckDB a batch at a time.
+"""dbt-duckdb plugin: raw Iceberg tables read by DuckDB where they lie.
 
 dbt-duckdb's built-in `iceberg` plugin gives DuckDB `scan().to_arrow()`: the
-whole raw table in memory, and then DuckDB's copy of it (the 1M-row demo's
-staging peaked at 1.1 GB). Same settings and scan options; the scan goes to
-DuckDB as a record batch reader, which its `CREATE TABLE … AS SELECT` drains.
+whole raw table in memory, then DuckDB's copy of it into the warehouse file
+(the 1M-row demo's staging peaked at 1.1 GB, and every run rewrote a copy of
+raw into the warehouse). Here PyIceberg plans the scan (the snapshot's data
+files, its schema) and the source becomes a DuckDB *view* over a pyarrow
+dataset of those Parquet files: DuckDB reads only the columns a model needs,
+on all its threads, as the model runs, and nothing of raw is copied.
+
+The dataset is given the table's current Iceberg schema, so files written
+before a legal promotion (int→long, float→double, a wider decimal) or before
+a column was added read as the table reads today (pyarrow casts and fills
+nulls). Columns are matched by name: raw's columns are never renamed (the
+load refuses any schema change but those promotions). Where that shortcut
+would not be exact — a delete file in the scan, scan options set on the
+source, a FileIO that is not pyarrow's — the plugin falls back to PyIceberg's
+own read (`to_arrow`, a re-scannable table: a view is read once per cursor).
+
 Imported by dbt at run time only (the profile names it), never on the DAG
 parse path.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 from dbt.adapters.duckdb.plugins.iceberg import Plugin as IcebergPlugin
 from dbt.adapters.duckdb.utils import SourceConfig
+from duckdb import DuckDBPyConnection
+from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
+from pyiceberg.manifest import FileFormat
+from pyiceberg.table import Table
+
+from mozart_etl.identifiers import qualified_name
+
+log = logging.getLogger(__name__)
 
 # The scan options dbt-duckdb's plugin passes on, all of them.
 SCAN_KEYS = (
@@ -27,11 +50,72 @@ SCAN_KEYS = (
 )
 
 
+def raw_dataset(table: Table) -> ds.Dataset | None:
+    """The table's current snapshot as a pyarrow dataset of its Parquet files,
+    or None where reading the files directly would not equal the table."""
+    if not isinstance(table.io, PyArrowFileIO):
+        return None
+    tasks = list(table.scan().plan_files())
+    if any(task.delete_files for task in tasks):
+        return None
+    if any(task.file.file_format != FileFormat.PARQUET for task in tasks):
+        return None
+    schema = schema_to_pyarrow(table.schema(), include_field_ids=False)
+    if not tasks:
+        return ds.dataset(pa.Table.from_batches([], schema=schema))
+    filesystem, paths = None, []
+    for task in tasks:
+        scheme, netloc, path = PyArrowFileIO.parse_location(
+            task.file.file_path, table.io.properties
+        )
+        filesystem = table.io.fs_by_scheme(scheme, netloc)
+        paths.append(path)
+    return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
+
+
 class Plugin(IcebergPlugin):
-    def load(self, source_config: SourceConfig) -> pa.RecordBatchReader:
+    def initialize(self, config: dict[str, Any]) -> None:
+        super().initialize(config)
+        self._connection: DuckDBPyConnection | None = None
+
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        super().configure_connection(conn)
+        self._connection = conn
+
+    def default_materialization(self) -> str:
+        return "view"
+
+    def load(self, source_config: SourceConfig) -> ds.Dataset | pa.Table:
         table_format = source_config.get("iceberg_table", "{schema}.{identifier}")
         table = self._catalog.load_table(table_format.format(**source_config.as_dict()))
+        self._drop_copied_table(source_config)
         scan: dict[str, Any] = {
             key: source_config[key] for key in SCAN_KEYS if key in source_config
         }
-        return table.scan(**scan).to_arrow_batch_reader()
+        dataset = None if scan else raw_dataset(table)
+        if dataset is not None:
+            return dataset
+        log.info(
+            "raw %s read through PyIceberg (delete files, scan options or "
+            "another FileIO): the table is loaded into memory",
+            source_config.table_name(),
+        )
+        return table.scan(**scan).to_arrow()
+
+    def _drop_copied_table(self, source_config: SourceConfig) -> None:
+        """Drop the copy of raw an earlier version materialized as a table:
+        dbt-duckdb's `CREATE OR REPLACE VIEW` refuses to replace a table."""
+        if self._connection is None:
+            return
+        cursor = self._connection.cursor()
+        try:
+            found = cursor.execute(
+                "select 1 from information_schema.tables where table_schema = ? "
+                "and table_name = ? and table_type = 'BASE TABLE'",
+                [source_config.schema, source_config.identifier],
+            ).fetchall()
+            if found:
+                name = qualified_name(source_config.schema, source_config.identifier)
+                cursor.execute(f"drop table {name}")
+        finally:
+            cursor.close()

@@ -209,7 +209,9 @@ def dbt_layer_task(
         task_id=f"dbt_{layer}",
         layer=layer,
         tenant_folder=str(tenant_folder),
-        cache_id=f"{tenant.tenant_id}__dbt_{layer}",
+        # One partial-parse cache for both layers: the same project, profile
+        # and vars, so the marts task reuses what the staging task parsed.
+        cache_id=f"{tenant.tenant_id}__dbt",
         project_dir=str(tenant_dbt_dir(tenant_folder)),
         profile_config=profile_config(tenant),
         invocation_mode=InvocationMode.DBT_RUNNER,
