@@ -106,6 +106,7 @@ def maintained(tmp_path_factory: pytest.TempPathFactory) -> Maintained:
         {n: (state.files_before[n], len(_files(catalog, tenant, n))) for n in TABLES},
         {n: state.snapshots_before[n] for n in TABLES},
         [(e.table, e.snapshots_after) for e in state.report.expiry],
+        state.report.ledger,
     )
     return state
 
