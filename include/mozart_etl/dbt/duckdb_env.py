@@ -18,6 +18,9 @@ this module.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 
 def forget_dbt_duckdb_environment(context: object = None) -> None:
     """Close and drop dbt-duckdb's environment of this process, if any.
@@ -26,13 +29,18 @@ def forget_dbt_duckdb_environment(context: object = None) -> None:
     task's context) be this function. No public API resets the environment,
     hence the private names.
     """
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    if module is None:
+        # Never imported here, so no environment: importing dbt-duckdb only to
+        # find that out cost a sync task 1.6 s.
+        return
+    manager: Any = module.DuckDBConnectionManager
 
-    with DuckDBConnectionManager._LOCK:
-        environment = DuckDBConnectionManager._ENV
+    with manager._LOCK:
+        environment = manager._ENV
         if environment is not None:
             environment.close()
-            DuckDBConnectionManager._ENV = None
+            manager._ENV = None
 
 
 __all__ = ["forget_dbt_duckdb_environment"]
