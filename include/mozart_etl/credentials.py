@@ -8,21 +8,29 @@ password is a SecretStr: never in a repr, a log line or an error.
 from __future__ import annotations
 
 import base64
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Protocol, Self
 from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 
 class ConnectionSettings(Protocol):
-    """What tenant.yaml's `source` and `publish.target` blocks have in common."""
+    """What tenant.yaml's `source` and `publish.target` blocks have in common
+    (read-only: both are frozen models)."""
 
-    host: str | None
-    port: int | None
-    database: str | None
-    user: str | None
-    password: SecretStr | None
-    options: dict
+    @property
+    def host(self) -> str | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def database(self) -> str | None: ...
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def password(self) -> SecretStr | None: ...
+    @property
+    def options(self) -> Mapping[str, str | int | float | bool]: ...
 
 
 class Credentials(BaseModel):
@@ -36,14 +44,14 @@ class Credentials(BaseModel):
     options: dict[str, str | int | float | bool] = {}
 
     @classmethod
-    def from_settings(cls, settings: ConnectionSettings) -> Credentials:
+    def from_settings(cls, settings: ConnectionSettings) -> Self:
         return cls(
             host=settings.host,
             port=settings.port,
             database=settings.database or "",
             user=settings.user,
             password=settings.password,
-            options=settings.options,
+            options=dict(settings.options),
         )
 
     def overlaid(
@@ -54,7 +62,7 @@ class Credentials(BaseModel):
         database: str | None,
         user: str | None,
         password: str | None,
-    ) -> Credentials:
+    ) -> Self:
         """These settings with an Airflow connection's values on top (unset ones
         keep tenant.yaml's)."""
         return self.model_copy(

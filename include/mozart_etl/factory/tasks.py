@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _fail_or_retry(exc: MozartError) -> None:
+def _fail_or_retry(exc: MozartError) -> NoReturn:
     """Terminal errors (bad data, bad config) fail at once; others may retry."""
     if exc.terminal:
         raise AirflowFailException(str(exc)) from exc

@@ -50,6 +50,7 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -114,6 +115,10 @@ class PostgresTarget(Credentials):
 
     def connect(self) -> psycopg.Connection:
         password = self.password.get_secret_value() if self.password else None
+        # libpq options (sslmode, …) go to psycopg as keywords, whose stub types
+        # them `str | int | None`: ours are wider (tenant.yaml's `options` are
+        # shared with the source connectors) and are passed on as they are.
+        options: dict[str, Any] = dict(self.options)
         return psycopg.connect(
             host=self.host,
             port=self.port,
@@ -122,7 +127,7 @@ class PostgresTarget(Credentials):
             password=password,
             application_name="mozart-etl publish",
             connect_timeout=30,
-            **self.options,
+            **options,
         )
 
 
@@ -527,6 +532,7 @@ def _upsert(
     written = _copy(conn, stage, names, rows)
     keys = sql.SQL(", ").join(sql.Identifier(key) for key in mart.key)
     others = [c.name for c in columns if c.name not in mart.key]
+    action: sql.Composable
     if others:
         action = sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
