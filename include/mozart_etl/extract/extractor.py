@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -191,6 +192,21 @@ def key_table(table: TableConfig) -> TableConfig:
     return narrowed(table, list(table.primary_key))
 
 
+class _BatchSink(Protocol):
+    """Where `_stream_to_parquet` writes: a RollingParquetWriter into the lake,
+    or a _Collector in memory (no lake)."""
+
+    @property
+    def lake(self) -> Lake | None: ...
+    @property
+    def folder(self) -> str: ...
+    @property
+    def schema(self) -> pa.Schema: ...
+    def write(self, batch: pa.RecordBatch) -> None: ...
+    def close(self) -> object: ...
+    def abort(self) -> None: ...
+
+
 class _Collector:
     """A writer that keeps the batches in memory (small reads: keys, figures)."""
 
@@ -231,7 +247,7 @@ def read_source(
         connector,
         select,
         collector,
-        BATCH_ROWS,  # type: ignore[arg-type]
+        BATCH_ROWS,
         fast_path=True,
         read_as=shape,
     )
@@ -242,8 +258,8 @@ def _stream_to_parquet(
     tenant: TenantConfig,
     table: TableConfig,
     connector: Connector,
-    select: sa.Select,
-    writer: RollingParquetWriter,
+    select: sa.Select[*tuple[Any, ...]],
+    writer: _BatchSink,
     batch_rows: int,
     *,
     fast_path: bool,
@@ -259,6 +275,10 @@ def _stream_to_parquet(
         raise DriverNotInstalled(
             exc.message, tenant=tenant.tenant_id, table=table.name
         ) from exc.__cause__
+    errors: tuple[type[Exception], ...] = (
+        sa.exc.SQLAlchemyError,
+        *connector.driver_errors(),
+    )
     try:
         with engine.connect() as conn:
             source_columns = _introspect(tenant, table, connector, conn)
@@ -274,7 +294,7 @@ def _stream_to_parquet(
                 writer.write(batch)
                 progress.add(batch.num_rows, batch.nbytes)
         writer.close()
-    except (sa.exc.SQLAlchemyError, *connector.driver_errors()) as exc:
+    except errors as exc:
         writer.abort()
         # The driver's exception is not chained: a traceback could echo connection
         # settings; its message is kept, scrubbed of the password. Terminal or
@@ -316,7 +336,7 @@ def _generic_batches(
     tenant: TenantConfig,
     table: TableConfig,
     conn: sa.Connection,
-    select: sa.Select,
+    select: sa.Select[*tuple[Any, ...]],
     batch_rows: int,
 ) -> Iterator[pa.RecordBatch]:
     """Rows through SQLAlchemy (server-side cursor), converted per column.
@@ -383,7 +403,7 @@ def _too_large(
 
 
 def _to_batch(
-    tenant: TenantConfig, table: TableConfig, schema: pa.Schema, rows: list
+    tenant: TenantConfig, table: TableConfig, schema: pa.Schema, rows: Sequence[Any]
 ) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True))
     arrays = []

@@ -104,17 +104,17 @@ def _query_columns(conn: sa.Connection, query: str) -> dict[str, str] | None:
     probe = sa.text(f"SELECT * FROM ({query}) AS mozart_probe LIMIT 0")
     result = conn.execute(probe)
     driver = conn.connection.driver_connection
-    columns = {}
-    for column in result.cursor.description:
-        info = driver.adapters.types.get(column.type_code)  # type: ignore[union-attr]
-        name = info.name if info is not None else str(column.type_code)
+    columns: dict[str, str] = {}
+    # DB-API 7-item descriptions (psycopg's Column objects are such sequences).
+    for column, type_code, _, _, precision, scale, _ in result.cursor.description:
+        info = driver.adapters.types.get(type_code)  # type: ignore[union-attr]
+        name = info.name if info is not None else str(type_code)
         if name == "numeric":
-            shape = (column.precision, column.scale)
-            columns[column.name] = (
-                "decimal" if shape[0] is None else f"decimal({shape[0]},{shape[1]})"
+            columns[column] = (
+                "decimal" if precision is None else f"decimal({precision},{scale})"
             )
         else:
-            columns[column.name] = _PG_NAMES.get(name, name)
+            columns[column] = _PG_NAMES.get(name, name)
     result.close()
     return columns
 

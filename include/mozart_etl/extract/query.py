@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
@@ -35,11 +36,14 @@ def build_select(
     params: dict[str, str | int],
     zone: str = "UTC",
     only: list[str] | None = None,
-) -> sa.Select:
+) -> sa.Select[*tuple[Any, ...]]:
     """The table's SELECT over `window`; `only` narrows the columns read (a key
     scan reads the key columns alone)."""
-    columns = [sa.column(_ident(column.name)) for column in table.columns]
+    columns: list[sa.ColumnClause[Any]] = [
+        sa.column(_ident(column.name)) for column in table.columns
+    ]
     ref = table.source
+    source: sa.FromClause
     if ref.query is not None:
         source = sa.text(ref.query).columns(*columns).subquery("mozart_src")
     else:
@@ -70,7 +74,7 @@ def tenant_select(
     *,
     window: Window | None,
     only: list[str] | None = None,
-) -> sa.Select:
+) -> sa.Select[*tuple[Any, ...]]:
     """`build_select` with the tenant's filter values and source zone."""
     return build_select(
         table,

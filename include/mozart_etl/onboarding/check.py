@@ -267,7 +267,10 @@ def _value_findings(
             ] = _count_where(sa.func.round(number, column.scale) != number)
     if not counts:
         return []
-    row = conn.execute(sa.select(*counts.values()).select_from(sample)).one()
+    # Annotated: mypy unpacks a Row of unknown columns into `object`s.
+    row: tuple[Any, ...] = conn.execute(
+        sa.select(*counts.values()).select_from(sample)
+    ).one()
     return [
         _blocker(f"{what} in {int(found):,} row(s) ({scope})")
         for what, found in zip(counts, row, strict=True)
@@ -332,13 +335,12 @@ def _cursor_findings(
         )
         return findings
     facts["late_rows"], facts["max_lateness_hours"] = late_rows, hours
-    late = (late_rows, hours)
-    if late[1] > table.lookback_hours:
+    if hours > table.lookback_hours:
         findings.append(
             _warning(
-                f"{late[0]:,} row(s) have {table.cursor} below that of an earlier "
-                f"key (up to {late[1]:.1f} h late): lookback_hours="
-                f"{table.lookback_hours:g} misses them; consider {late[1]:.0f}"
+                f"{late_rows:,} row(s) have {table.cursor} below that of an earlier "
+                f"key (up to {hours:.1f} h late): lookback_hours="
+                f"{table.lookback_hours:g} misses them; consider {hours:.0f}"
             )
         )
     return findings
@@ -397,7 +399,10 @@ def _daily_rows(
 
 
 def _extract_estimates(
-    conn: sa.Connection, rows_query: sa.Select, rows: int, daily_rows: float
+    conn: sa.Connection,
+    rows_query: sa.Select[*tuple[Any, ...]],
+    rows: int,
+    daily_rows: float,
 ) -> dict[str, float | None]:
     """Time a fetch of up to PROBE_ROWS rows through the extract's own query."""
     started = time.perf_counter()
@@ -424,7 +429,7 @@ def _instant(value: object) -> datetime:
     raise TypeError(f"cursor value {value!r} is not a date or instant")
 
 
-def _scalar(conn: sa.Connection, query: sa.Select) -> int:
+def _scalar(conn: sa.Connection, query: sa.Select[*tuple[Any, ...]]) -> int:
     return int(conn.execute(query).scalar_one())
 
 

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import date, datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -111,7 +111,10 @@ class Connector(ABC):
         return ()
 
     def fast_batches(
-        self, conn: sa.Connection, select: sa.Select, schema: pa.Schema
+        self,
+        conn: sa.Connection,
+        select: sa.Select[*tuple[Any, ...]],
+        schema: pa.Schema,
     ) -> Iterator[pa.RecordBatch] | None:
         """Arrow batches straight from the database, or None to use the generic
         SQLAlchemy path (rows in Python, converted per column)."""

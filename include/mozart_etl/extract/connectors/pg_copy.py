@@ -98,16 +98,18 @@ _NOT_PARSED = re.compile(r"CSV parse error|straddl")
 _CSV_COLUMN = re.compile(r"CSV column #(\d+)")
 
 
-def copy_statement(conn: sa.Connection, select: sa.Select) -> sql.Composed:
+def copy_statement(
+    conn: sa.Connection, select: sa.Select[*tuple[Any, ...]]
+) -> sql.Composed:
     """`COPY (<select with its values bound client-side>) TO STDOUT`."""
     compiled = select.compile(dialect=conn.dialect)
     driver = _driver_connection(conn)
     text = psycopg.ClientCursor(driver).mogrify(str(compiled), compiled.params)
-    return sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(text))  # type: ignore[arg-type]
+    return sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(text))
 
 
 def copy_batches(
-    conn: sa.Connection, select: sa.Select, schema: pa.Schema
+    conn: sa.Connection, select: sa.Select[*tuple[Any, ...]], schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
     """Record batches of `schema`, streamed from a COPY of `select`."""
     statement = copy_statement(conn, select)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -27,7 +27,10 @@ class PostgresConnector(Connector):
         return (psycopg.Error,)
 
     def fast_batches(
-        self, conn: sa.Connection, select: sa.Select, schema: pa.Schema
+        self,
+        conn: sa.Connection,
+        select: sa.Select[*tuple[Any, ...]],
+        schema: pa.Schema,
     ) -> Iterator[pa.RecordBatch] | None:
         from mozart_etl.extract.connectors.pg_copy import copy_batches
 
