@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,7 +71,7 @@ SLICE_ROWS = 262_144
 (loading 1M `lot_history` rows alone: peak +464 MB as one table, +327 MB in
 slices)."""
 
-LoadRows = pa.Table | ParquetRows
+LoadRows: TypeAlias = pa.Table | ParquetRows
 """What a load reads: a table in memory, or Parquet files read slice by slice."""
 
 

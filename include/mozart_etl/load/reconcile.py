@@ -24,7 +24,7 @@ import logging
 import math
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -233,7 +233,9 @@ def _raw_versions(raw: Table, names: list[str], start: datetime | None) -> pa.Ta
     """Raw's versions valid from `start` on (a soft delete is a version too)."""
     row_filter: BooleanExpression = AlwaysTrue()
     if start is not None:
-        row_filter = GreaterThanOrEqual(VALID_FROM, start.isoformat())
+        # mypy builds pyiceberg's predicate __init__ from the pydantic fields
+        # and misses the (term, literal) one pyiceberg writes.
+        row_filter = GreaterThanOrEqual(VALID_FROM, start.isoformat())  # type: ignore[misc, call-arg, arg-type]
     return raw.scan(row_filter=row_filter, selected_fields=tuple(names)).to_arrow()
 
 
@@ -448,14 +450,16 @@ def _source_figures(
     """COUNT(*) and SUM(column) of exactly what the extract's SELECT reads."""
     select = tenant_select(tenant, table, connector, window=window)
     rows = select.subquery("mozart_window")
-    total = sa.func.sum(rows.c[table.reconcile_sum]) if table.reconcile_sum else None
-    query = sa.select(
-        sa.func.count(), total if total is not None else sa.null()
-    ).select_from(rows)
+    total: sa.ColumnElement[Any] = (
+        sa.func.sum(rows.c[table.reconcile_sum]) if table.reconcile_sum else sa.null()
+    )
+    query = sa.select(sa.func.count(), total).select_from(rows)
     engine = connector.engine()
     try:
         with engine.connect() as conn:
-            count, value = conn.execute(query).one()
+            # Annotated: mypy unpacks a Row of unknown columns into `object`s.
+            row: tuple[Any, ...] = conn.execute(query).one()
+            count, value = row
     except sa.exc.SQLAlchemyError as exc:
         # Terminal (access, a missing table or column) or retryable by the
         # driver's error code, like the extract's read; never chained (the
@@ -482,7 +486,9 @@ def _raw_figures(
     run_key = getattr(table, "snapshot_key", None)
     if run_key is not None:
         runs = _distinct(Lake(tenant), [f.path for f in manifest.files], run_key)
-        row_filter = In(run_key, runs) if runs else AlwaysFalse()
+        # mypy builds pyiceberg's predicate __init__ from the pydantic fields
+        # and misses the (term, literal) one pyiceberg writes.
+        row_filter = In(run_key, runs) if runs else AlwaysFalse()  # type: ignore[misc, call-arg, arg-type]
     column = table.reconcile_sum or table.primary_key[0]
     raw = catalog.load_table((tenant.raw_namespace, table.name))
     data = raw.scan(row_filter=row_filter, selected_fields=(column,)).to_arrow()
@@ -490,8 +496,8 @@ def _raw_figures(
     return data.num_rows, total
 
 
-def _distinct(lake: Lake, paths: list[str], column: str) -> list[object]:
-    values: set[object] = set()
+def _distinct(lake: Lake, paths: list[str], column: str) -> list[Any]:
+    values: set[Any] = set()
     for path in paths:
         with lake.fs.open_input_file(path) as stream:
             data = pq.read_table(stream, columns=[column])

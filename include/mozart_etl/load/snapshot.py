@@ -28,6 +28,9 @@ from mozart_etl.load.commit import append_planned
 
 log = logging.getLogger(__name__)
 
+_RowsByKey = dict[tuple[Any, ...], tuple[Any, ...]]
+"""A run's rows: primary key → declared values."""
+
 
 class SnapshotConflict(LoadError):
     """A run already in raw came back with other content: never overwritten,
@@ -88,14 +91,17 @@ def write_snapshots(
 
 def _loaded_runs(
     iceberg_table: Table, table: TableConfig, keys: list[Any]
-) -> dict[Any, dict[tuple, tuple]]:
+) -> dict[Any, _RowsByKey]:
     """Declared-column rows of the runs among `keys` that raw already holds."""
     key = table.snapshot_key
     assert key is not None
     if not keys or iceberg_table.current_snapshot() is None:
         return {}
+    # mypy builds pyiceberg's predicate __init__ from the pydantic fields
+    # and misses the (term, literal) one pyiceberg writes.
     existing = iceberg_table.scan(
-        row_filter=In(key, keys), selected_fields=tuple(table.column_names)
+        row_filter=In(key, keys),  # type: ignore[misc, call-arg, arg-type]
+        selected_fields=tuple(table.column_names),
     ).to_arrow()
     return {
         run: _by_primary_key(table, _run_rows(existing, key, run))
@@ -109,7 +115,7 @@ def _run_rows(rows: pa.Table, key: str, run: Any) -> pa.Table:
     )
 
 
-def _by_primary_key(table: TableConfig, rows: pa.Table) -> dict[tuple, tuple]:
+def _by_primary_key(table: TableConfig, rows: pa.Table) -> _RowsByKey:
     """primary key → the row's declared values (Python values compare across
     Arrow's string/large_string and chunking)."""
     records = rows.select(table.column_names).to_pylist()
@@ -119,9 +125,7 @@ def _by_primary_key(table: TableConfig, rows: pa.Table) -> dict[tuple, tuple]:
     }
 
 
-def _rows_differing(
-    table: TableConfig, loaded: dict[tuple, tuple], incoming: pa.Table
-) -> int:
+def _rows_differing(table: TableConfig, loaded: _RowsByKey, incoming: pa.Table) -> int:
     """Rows present on one side only, or present on both with other values."""
     new = _by_primary_key(table, incoming)
     return sum(1 for pk in loaded.keys() | new.keys() if loaded.get(pk) != new.get(pk))
