@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, datetime
+from typing import Any
 from urllib.parse import quote, urlparse
 
 import pyarrow.fs as pafs
@@ -96,7 +97,7 @@ class Lake:
             stream.write(payload.encode("utf-8"))
         self.fs.move(temp, path)
 
-    def read_json(self, path: str) -> dict:
+    def read_json(self, path: str) -> dict[str, Any]:
         with self.fs.open_input_stream(path) as stream:
             return json.loads(stream.read().decode("utf-8"))
 

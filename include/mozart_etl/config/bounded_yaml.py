@@ -22,6 +22,7 @@ from yaml.events import (
     AliasEvent,
     CollectionEndEvent,
     CollectionStartEvent,
+    Event,
     ScalarEvent,
 )
 
@@ -86,7 +87,7 @@ def check_yaml_bounds(text: str, path: Path, tenant_id: str) -> int:
             if len(open_nodes) >= MAX_YAML_DEPTH:
                 raise ConfigError(
                     f"{path}: nested deeper than {MAX_YAML_DEPTH} levels "
-                    f"(line {event.start_mark.line + 1})",
+                    f"(line {_line(event)})",
                     tenant=tenant_id,
                 )
             open_nodes.append((event.anchor, 1))
@@ -101,7 +102,7 @@ def check_yaml_bounds(text: str, path: Path, tenant_id: str) -> int:
             if added > MAX_ALIAS_NODES:
                 raise ConfigError(
                     f"{path}: YAML aliases expand to more than {MAX_ALIAS_NODES} "
-                    f"nodes (line {event.start_mark.line + 1}, alias "
+                    f"nodes (line {_line(event)}, alias "
                     f"*{event.anchor}): refused unexpanded, a likely alias bomb; "
                     "write the settings out instead of aliasing them",
                     tenant=tenant_id,
@@ -125,15 +126,21 @@ def _alias_size(
 ) -> int:
     if any(anchor == event.anchor for anchor, _ in open_nodes):
         raise ConfigError(
-            f"{path}: alias *{event.anchor} (line {event.start_mark.line + 1}) "
+            f"{path}: alias *{event.anchor} (line {_line(event)}) "
             "refers to a node that contains it (a recursive document)",
             tenant=tenant_id,
         )
     size = sizes.get(event.anchor or "")
     if size is None:
         raise ConfigError(
-            f"{path}: alias *{event.anchor} (line {event.start_mark.line + 1}) "
+            f"{path}: alias *{event.anchor} (line {_line(event)}) "
             "has no anchor before it",
             tenant=tenant_id,
         )
     return size
+
+
+def _line(event: Event) -> int | str:
+    """The event's 1-based line (the parser marks every event it emits)."""
+    mark = event.start_mark
+    return "?" if mark is None else mark.line + 1

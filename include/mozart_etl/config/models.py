@@ -339,12 +339,16 @@ class TenantFilter(FrozenModel):
     param: str
 
 
+def _flag_set() -> list[str | int | bool]:
+    return [True]
+
+
 class SoftDelete(FrozenModel):
     """Deletes the source marks instead of removing rows: a row whose `column`
     holds one of `values` is deleted from its cursor's instant on."""
 
     column: SourceIdent
-    values: list[str | int | bool] = Field(default_factory=lambda: [True], min_length=1)
+    values: list[str | int | bool] = Field(default_factory=_flag_set, min_length=1)
 
 
 KEY_SCAN = "key_scan"

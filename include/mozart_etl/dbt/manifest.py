@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.dbt.project import (
@@ -58,12 +59,12 @@ def write_layer_manifests(dbt_manifest: Path, tenant_folder: Path) -> None:
         _write_atomically(manifest_path(tenant_folder, layer), json.dumps(trimmed))
 
 
-def _layer(node: dict) -> str | None:
+def _layer(node: dict[str, Any]) -> str | None:
     parts = Path(node.get("original_file_path", "")).parts
     return parts[1] if len(parts) > 2 and parts[0] == "models" else None
 
 
-def _node_layer(node: dict, layer_of: dict[str, str | None]) -> str | None:
+def _node_layer(node: dict[str, Any], layer_of: dict[str, str | None]) -> str | None:
     if node["resource_type"] != "test":
         return _layer(node)
     layers = [layer_of.get(dep) for dep in node["depends_on"]["nodes"]]

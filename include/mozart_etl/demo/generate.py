@@ -43,6 +43,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from time import perf_counter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -524,6 +525,8 @@ def _process_result(
     """The measurement at track-out: good + defect = qty_in; Korean remarks."""
     assert visit.track_out is not None and visit.qty_out is not None
     defect = visit.qty_in - visit.qty_out
+    code: str | None
+    remark: str | None
     if visit.status == "SCRAP":
         code, remark = rng.choice(_DEFECT_CODES), "폐기 처리"
     elif defect:
@@ -993,7 +996,9 @@ class DemoTimeline:
         """The start of the first production day of the history."""
         return datetime.fromtimestamp(self._plant.start, UTC)
 
-    def rows_as_of(self, as_of: datetime | None = None) -> dict[str, list[dict]]:
+    def rows_as_of(
+        self, as_of: datetime | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
         """Every table's rows as the MES showed them at `as_of` (None: the end)."""
         cut = _cut(as_of)
         tables = _plant_rows_as_of(self._plant, cut)
@@ -1064,7 +1069,7 @@ def rows_as_of(
     seed: int = 20261119,
     scale: float = 1.0,
     days: int = 5,
-) -> dict[str, list[dict]]:
+) -> dict[str, list[dict[str, Any]]]:
     """The demo source as the MES showed it at `as_of`, without writing SQLite."""
     return DemoTimeline(seed=seed, scale=scale, days=days).rows_as_of(as_of)
 

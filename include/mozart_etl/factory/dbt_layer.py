@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cosmos.operators.local import DbtBuildLocalOperator
+
+if TYPE_CHECKING:
+    from mozart_etl.pipeline.resume import RunMarkers
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class DbtLayerOperator(DbtBuildLocalOperator):
     earlier layer's model too run here (`--indirect-selection buildable`),
     as the layer manifests split them."""
 
+    _run_markers: RunMarkers | None  # set by `_markers`, reset by each try
+
     def __init__(
         self, *, layer: str, tenant_folder: str, cache_id: str, **kwargs: Any
     ) -> None:
@@ -92,11 +97,12 @@ class DbtLayerOperator(DbtBuildLocalOperator):
             **kwargs,
         )
 
-    def _markers(self, context: Any) -> Any:
+    def _markers(self, context: Any) -> RunMarkers:
         """The run's markers, opened once per try (the build's start reads
         them, its callback writes them)."""
-        if getattr(self, "_run_markers", None) is not None:
-            return self._run_markers
+        markers = getattr(self, "_run_markers", None)
+        if markers is not None:
+            return markers
         from mozart_etl.config.loader import load_tenant
         from mozart_etl.lake import Lake
         from mozart_etl.pipeline.resume import RunMarkers

@@ -19,6 +19,7 @@ Dataset names follow OpenLineage's naming: a server source is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from mozart_etl.factory.tasks import release_arrow_memory
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.event_v2 import Dataset
+    from openlineage.client.facet_v2 import JobFacet, RunFacet
 
     from mozart_etl.config.models import TableConfig, TenantConfig
 
@@ -51,7 +53,9 @@ class StageOperator(PythonOperator):
             release_arrow_memory()
         return self._stage_result
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+    def get_openlineage_facets_on_complete(
+        self, task_instance: Any
+    ) -> OperatorLineage[Dataset, RunFacet | JobFacet]:
         from airflow.providers.openlineage.extractors import OperatorLineage
 
         kwargs = self.op_kwargs
@@ -67,7 +71,7 @@ def stage_datasets(
     stage: str,
     tenant: TenantConfig,
     table: TableConfig,
-    kwargs: dict[str, Any],
+    kwargs: Mapping[str, Any],
     result: dict[str, Any],
 ) -> tuple[list[Dataset], list[Dataset]]:
     """(inputs, outputs) of one stage, from its arguments and result (XCom dicts)."""

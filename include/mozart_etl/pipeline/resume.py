@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 from urllib.parse import quote
 
 import pyarrow.fs as pafs
@@ -45,7 +46,7 @@ class RunMarkers:
     def _path(self, name: str) -> str:
         return f"{self.folder}/{name}.json"
 
-    def _read(self, name: str) -> dict | None:
+    def _read(self, name: str) -> dict[str, Any] | None:
         path = self._path(name)
         if self.lake.fs.get_file_info(path).type != pafs.FileType.File:
             return None
