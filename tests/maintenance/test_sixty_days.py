@@ -23,9 +23,9 @@ from pyiceberg.catalog import Catalog
 
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.load.catalog import open_catalog
+from mozart_etl.load.commit import MAINTENANCE_PROPERTY
 from mozart_etl.load.ledger import LEDGER_TABLE, read_ledger
 from mozart_etl.load.versions import live_rows
-from mozart_etl.maintenance.compact import MAINTENANCE_PROPERTY
 from mozart_etl.maintenance.run import (
     REPORT_FOLDER,
     MaintenanceReport,

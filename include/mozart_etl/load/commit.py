@@ -11,6 +11,9 @@ both attempts' rows would land. Here the retry is refused instead
 (`ValidationException`; the load reports a retryable `LoadError`) and the
 task's next attempt plans again against the new snapshot, where it finds its
 rows already loaded. One writer wins; the table equals a single attempt's.
+A compaction (the maintenance DAG) is the exception: it rewrites files and
+changes no row, so a plan made before it still holds and the append lands on
+top of it instead of costing the task a retry.
 
 A table's creation is atomic too: schema and partition spec in one
 create-table commit, so two first loads racing cannot both add the partition
@@ -36,9 +39,14 @@ from pyiceberg.io.pyarrow import (
     _dataframe_to_data_files,
 )
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot, ancestors_between_ids
 from pyiceberg.table.update.spec import UpdateSpec
 
 log = logging.getLogger(__name__)
+
+MAINTENANCE_PROPERTY = "mozart.maintenance"
+"""Snapshot summary property of a commit that rewrites files, not rows."""
+COMPACTION = "compaction"
 
 
 def append_planned(
@@ -111,13 +119,31 @@ def _refuse_concurrent_commits(append: Any) -> None:
 
     def validate() -> None:
         window = append._commit_window
-        if window is not None and not window.is_empty():
-            raise ValidationException(
-                "another writer committed to this table after this load planned "
-                "its rows"
+        if window is None or window.is_empty():
+            return
+        landed = list(
+            ancestors_between_ids(
+                window.base.snapshot_id if window.base is not None else None,
+                window.head.snapshot_id,
+                append._transaction._table.metadata,
             )
+        )
+        if landed and all(_rewrites_no_rows(snapshot) for snapshot in landed):
+            log.info(
+                "a compaction committed after this load planned its rows: "
+                "the rows are unchanged, the append goes on top of it"
+            )
+            return
+        raise ValidationException(
+            "another writer committed to this table after this load planned its rows"
+        )
 
     append._validate_concurrency = validate
+
+
+def _rewrites_no_rows(snapshot: Snapshot) -> bool:
+    summary = snapshot.summary
+    return summary is not None and summary.get(MAINTENANCE_PROPERTY) == COMPACTION
 
 
 def ensure_namespace(catalog: Catalog, namespace: str) -> None:
@@ -159,4 +185,10 @@ def create_table_once(
     return catalog.load_table(identifier)
 
 
-__all__ = ["append_planned", "create_table_once", "ensure_namespace"]
+__all__ = [
+    "COMPACTION",
+    "MAINTENANCE_PROPERTY",
+    "append_planned",
+    "create_table_once",
+    "ensure_namespace",
+]

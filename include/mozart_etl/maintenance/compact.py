@@ -21,10 +21,11 @@ PyIceberg's serializable conflict check (the default isolation level): if a load
 committed in between, the commit is refused (`ValidationException`), the
 rewritten files are deleted and the compaction starts again from the new
 snapshot, up to COMPACT_ATTEMPTS times, then leaves the table for the next run.
-If the compaction commits first, the load's own check refuses its append
-(`load/commit.py`: any commit after its plan), and its retry plans again against
-the compacted table, where its rows are still missing. Either way one writer
-wins and no row is lost or doubled (tests/maintenance/test_concurrent.py). The
+If the compaction commits first, the load's own check (`load/commit.py`, which
+refuses any other commit after its plan) lets it through: a snapshot marked as
+a compaction changed no row, so the load's plan still holds and its append
+lands on top of the compacted files, without costing the task a retry. Either
+way no row is lost or doubled (tests/maintenance/test_concurrent.py). The
 deleted files are named one by one, so even a commit that PyIceberg rebased
 onto a concurrent append could not drop that append's files.
 
@@ -53,11 +54,10 @@ from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.snapshots import Snapshot
 
 from mozart_etl.errors import MozartError
+from mozart_etl.load.commit import COMPACTION, MAINTENANCE_PROPERTY
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_PROPERTY = "mozart.maintenance"
-COMPACTION = "compaction"
 COMPACT_ATTEMPTS = 3
 """A compaction that keeps losing to loads leaves the table for the next run:
 the loads matter more, and a day's files more make no difference."""
