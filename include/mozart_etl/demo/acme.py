@@ -361,7 +361,24 @@ def _utc(seconds: int | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
-def _visit_as_of(lot_no: str, visit: _Visit, cut: int) -> tuple[object, ...] | None:
+_LotHistoryRow = tuple[
+    str,
+    int,
+    str,
+    str,
+    str | None,
+    int,
+    int | None,
+    str,
+    datetime | None,
+    datetime | None,
+    datetime | None,
+    datetime | None,
+]
+"""A TB_LOT_HIST row: lot, step, product, equipment, quantities, state, instants."""
+
+
+def _visit_as_of(lot_no: str, visit: _Visit, cut: int) -> _LotHistoryRow | None:
     """The visit's row as the MES showed it at `cut` (None: not arrived yet)."""
     if visit.arrived >= cut:
         return None
@@ -425,7 +442,7 @@ def _rows_as_of(plant: _Plant, cut: int) -> dict[str, list[tuple[object, ...]]]:
                         _REMARKS[(visit.step.step_seq // 10) % len(_REMARKS)],
                     )
                 )
-    events = []
+    events: list[tuple[object, ...]] = []
     for number, (began, eq_id, kind, ended, *_) in enumerate(plant.events, 1):
         if began >= cut:
             continue
@@ -486,12 +503,12 @@ def _as_stored(
     }
 
 
-def connect(database: str | None = None, **server: object) -> pymysql.Connection:
+def connect(database: str | None = None, **server: Any) -> pymysql.Connection:
     """A UTC session on the MariaDB server (root on 127.0.0.1:3306 by default).
 
     Acme's DATETIME columns ignore the session zone (wall time in, wall time
     out); the zone is pinned so that nothing else depends on the server's."""
-    settings: dict[str, object] = {
+    settings: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": 3306,
         "user": "root",
@@ -500,7 +517,7 @@ def connect(database: str | None = None, **server: object) -> pymysql.Connection
     settings.update(server)
     conn = pymysql.connect(
         database=database, charset="utf8mb4", autocommit=False, **settings
-    )  # type: ignore[arg-type]
+    )
     with conn.cursor() as cursor:
         cursor.execute("SET time_zone = '+00:00'")
     return conn
@@ -512,7 +529,7 @@ def write_acme_source(
     as_of: datetime = HISTORY_END,
     plant: _Plant | None = None,
     create: bool = True,
-    **server: object,
+    **server: Any,
 ) -> AcmeSummary:
     """(Re)write acme's tables in `database` as the MES showed them at `as_of`.
 
@@ -549,20 +566,21 @@ def write_acme_source(
     )
 
 
-def drop_acme_database(database: str, **server: object) -> None:
+def drop_acme_database(database: str, **server: Any) -> None:
     with connect(**server) as admin, admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
 
 
-def table_count(database: str, **server: object) -> int:
+def table_count(database: str, **server: Any) -> int:
     """How many tables `database` holds (0 when it does not exist)."""
     with connect(**server) as conn, conn.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
             (database,),
         )
-        (count,) = cursor.fetchone()
-    return int(count)
+        row = cursor.fetchone()
+    assert row is not None  # COUNT(*) always returns a row
+    return int(row[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -806,9 +806,9 @@ class _Plant:
     routes: dict[str, list[_RouteStep]]
     events: list[_Event]
     plans: list[tuple[int, tuple[object, ...]]]
-    items: list[tuple[object, ...]]
-    bom: list[tuple[object, ...]]
-    demand: list[list[tuple[int, tuple[object, ...]]]]
+    items: list[master_data.ItemRow]
+    bom: list[master_data.BomRow]
+    demand: list[list[tuple[int, master_data.DemandRow]]]
 
 
 def _plant(seed: int, scale: float, days: int) -> _Plant:

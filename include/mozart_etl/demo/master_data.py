@@ -64,9 +64,17 @@ _DUE_OFFSETS = (-3, -1, 0, 2, 5, 8, 12, 16, 21)
 """Due dates around the anchor day: the day before it too (base dates differ)."""
 
 
-def item_rows(rng: random.Random, history_start: int) -> list[tuple[object, ...]]:
+ItemRow = tuple[str, str, str, str, str, str, str]
+"""item_id, name, kind, group, procurement, created_at, updated_at."""
+BomRow = tuple[str, str, str, str, str | None]
+"""parent, child, valid_from, qty, valid_to (None: open)."""
+DemandRow = tuple[str, str, str, str, str, str, int, str, str]
+"""demand_id, item_id, customer, kind, due_date, qty, priority, status, updated_at."""
+
+
+def item_rows(rng: random.Random, history_start: int) -> list[ItemRow]:
     """Items created months before the history; some updated during it."""
-    rows = []
+    rows: list[ItemRow] = []
     for item_id, name, kind, group, procurement in _ITEMS:
         created = history_start - rng.randint(30, 300) * 86_400 - rng.randint(0, 86_399)
         updated = created + rng.randint(0, 20) * 86_400
@@ -78,7 +86,7 @@ def item_rows(rng: random.Random, history_start: int) -> list[tuple[object, ...]
     return rows
 
 
-def bom_rows(rng: random.Random, change_day: date) -> list[tuple[object, ...]]:
+def bom_rows(rng: random.Random, change_day: date) -> list[BomRow]:
     """FG → SFG → RM lines; validity changes on `change_day` for some lines."""
     lines: list[tuple[str, str, date, str, date | None]] = []
     before = change_day - timedelta(days=1)
@@ -120,11 +128,11 @@ def bom_rows(rng: random.Random, change_day: date) -> list[tuple[object, ...]]:
 
 def demand_rows(
     rng: random.Random, anchor_day: date, history_start: int, history_end: int
-) -> list[tuple[object, ...]]:
+) -> list[DemandRow]:
     """Orders and forecasts due around `anchor_day`, updated during the history."""
     items = [*_FINISHED, "SFG-EPI"]
     due_days = [anchor_day + timedelta(days=offset) for offset in _DUE_OFFSETS]
-    rows = []
+    rows: list[DemandRow] = []
     for number in range(1, DEMAND_ROWS + 1):
         kind = "ORDER" if rng.random() < 0.6 else "FORECAST"
         status = rng.choices(("OPEN", "CLOSED", "CANCELLED"), weights=(7, 2, 1))[0]
@@ -146,8 +154,8 @@ def demand_rows(
 
 
 def demand_versions(
-    rng: random.Random, rows: list[tuple[object, ...]]
-) -> list[list[tuple[int, tuple[object, ...]]]]:
+    rng: random.Random, rows: list[DemandRow]
+) -> list[list[tuple[int, DemandRow]]]:
     """Each demand row's versions as (instant it became valid, row), oldest first.
 
     The last version of each is the row of `rows` itself (valid from its
@@ -156,7 +164,7 @@ def demand_versions(
     other had another priority. `rng` is the caller's own stream: the rows of
     `demand_rows` do not depend on it.
     """
-    history: list[list[tuple[int, tuple[object, ...]]]] = []
+    history: list[list[tuple[int, DemandRow]]] = []
     for row in rows:
         updated = _seconds(str(row[8]))
         versions = [(updated, row)]
