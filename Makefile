@@ -19,7 +19,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help env demo browser test test-fast asof live chaos lint format manifests sync validate bench lock clean
+.PHONY: help env demo browser test test-fast asof live chaos lint typecheck format manifests sync validate bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,7 +28,10 @@ help: ## List the targets
 # tools on top (requirements-dev.txt: pytest, ruff, moto, playwright ...), both
 # locked by `make lock`; requirements-overrides.txt leaves out what no process
 # here needs (mysqlclient, a C build).
-REQUIREMENTS := requirements.txt requirements-dev.txt requirements-overrides.txt
+# stack/requirements-stack.txt (the FAB auth manager) too: the tenant access
+# test runs Airflow with it, as the stack does.
+REQUIREMENTS := requirements.txt requirements-dev.txt requirements-overrides.txt \
+  stack/requirements-stack.txt
 UV_OVERRIDE := --override requirements-overrides.txt
 
 $(STAMP): $(REQUIREMENTS) pyproject.toml
@@ -37,7 +40,7 @@ $(STAMP): $(REQUIREMENTS) pyproject.toml
 	# Compiled bytecode: this machine sets PYTHONDONTWRITEBYTECODE=1, and every
 	# Airflow process start would otherwise pay seconds.
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet \
-	  $(UV_OVERRIDE) -r requirements.txt -r requirements-dev.txt
+	  $(UV_OVERRIDE) -r requirements.txt -r requirements-dev.txt -r stack/requirements-stack.txt
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --no-deps -e .
 	@touch $@
 
@@ -67,6 +70,9 @@ lint: env ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+typecheck: env ## mypy over the package and dags/ (settings: pyproject's [tool.mypy])
+	$(BIN)/mypy
+
 format: env ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -79,7 +85,7 @@ TEST_PATHS := tests/live $(filter-out tests/live/,$(wildcard tests/*/)) $(wildca
 # tests/live is named first so the scheduler hands it (6 min, mostly waiting on
 # Airflow's scheduler loop) to one worker at the start, the browser package to
 # the other, and the rest fills in behind them.
-test: lint manifests browser ## The whole suite (lint, then pytest against the real services)
+test: lint typecheck manifests browser ## The whole suite (lint, then pytest against the real services)
 	$(BIN)/mozart validate
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 $(TEST_PATHS)
 
