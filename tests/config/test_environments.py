@@ -23,7 +23,7 @@ COLUMNS = [
     {"name": "updated_at", "type": "timestamptz", "nullable": False},
 ]
 PLATFORM = {
-    "alerting": {"on_retry": True},
+    "alerting": {"on_retry": True, "emails": ["oncall@example.com"]},
     "environments": {
         "prod": {
             "schedule": {"retries": 3},
@@ -273,6 +273,7 @@ def test_mozart_config_says_where_overrides_came_from(
     assert noted == [
         "  retries: 3  # from environments.prod (_platform.yaml)",
         "  retry_delay_minutes: 15.0  # from environments.prod (tenant.yaml)",
+        "  emails: [oncall@example.com]  # from _platform.yaml",
         "  on_retry: true  # from _platform.yaml",
         "  max_consecutive_failed_runs: 3  # from environments.prod (_platform.yaml)",
         "        nullable: false  # from environments.prod (tenant.yaml)",
@@ -280,7 +281,8 @@ def test_mozart_config_says_where_overrides_came_from(
     ]
     local = _config_output(capsys, tmp_path, "acme").splitlines()
     assert [line for line in local if "  # from " in line] == [
-        "  on_retry: true  # from _platform.yaml"
+        "  emails: [oncall@example.com]  # from _platform.yaml",
+        "  on_retry: true  # from _platform.yaml",
     ]
 
 
