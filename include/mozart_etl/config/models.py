@@ -596,6 +596,56 @@ class PublishConfig(FrozenModel):
         return self
 
 
+ROLE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+RoleName = Annotated[str, Field(pattern=ROLE_PATTERN)]
+BUILTIN_ROLES = frozenset({"Admin", "Op", "User", "Viewer", "Public"})
+"""The FAB auth manager's own roles: they see every DAG already, and the
+stack's role init rewrites a tenant role's global permissions, which must
+never happen to these."""
+
+
+class AccessConfig(FrozenModel):
+    """Who may see and who may run the tenant's DAGs: Airflow roles (FAB auth
+    manager), turned into the DAGs' `access_control` by factory/access.py.
+
+    Several plants share one Airflow, and a plant's people must not see or
+    trigger another plant's runs. Unset, a kind defaults to a role named after
+    the tenant (`<id>_viewer`, `<id>_operator`), so every tenant is isolated
+    from the start without writing this block; `[]` grants that kind to no
+    role (only Admin then).
+    """
+
+    read: list[RoleName] | None = Field(
+        default=None,
+        description="Roles that see the tenant's DAGs, runs, task logs and "
+        "XComs. Unset: [<tenant_id>_viewer].",
+    )
+    operate: list[RoleName] | None = Field(
+        default=None,
+        description="Roles that also trigger, clear, pause and mark the "
+        "tenant's runs. Unset: [<tenant_id>_operator].",
+    )
+
+    @field_validator("read", "operate")
+    @classmethod
+    def _no_builtin_role(cls, roles: list[str] | None) -> list[str] | None:
+        builtin = sorted(set(roles or ()) & BUILTIN_ROLES)
+        if builtin:
+            raise ValueError(
+                f"{builtin}: FAB's built-in roles cannot be a tenant's "
+                "(they see every DAG); name a role of the tenant's own"
+            )
+        return roles
+
+    def read_roles(self, tenant_id: str) -> list[str]:
+        return self.read if self.read is not None else [f"{tenant_id}_viewer"]
+
+    def operate_roles(self, tenant_id: str) -> list[str]:
+        if self.operate is not None:
+            return self.operate
+        return [f"{tenant_id}_operator"]
+
+
 class TenantConfig(FrozenModel):
     """Everything a tenant's daily DAG needs, validated before any DAG is built."""
 
@@ -614,6 +664,11 @@ class TenantConfig(FrozenModel):
     plan_version: PlanVersionConfig = Field(
         default_factory=PlanVersionConfig,
         description="The `plan_ver` run parameter of the APS master marts.",
+    )
+    access: AccessConfig = Field(
+        default_factory=AccessConfig,
+        description="Roles that read and operate the tenant (docs/operations.md, "
+        "Who sees which tenant).",
     )
 
     @property

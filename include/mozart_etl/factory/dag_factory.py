@@ -35,6 +35,7 @@ from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.config.registry import TenantEntry, load_all
 from mozart_etl.dbt.project import DBT_LAYERS
 from mozart_etl.factory import tasks
+from mozart_etl.factory.access import access_control, access_control_warning_silenced
 from mozart_etl.factory.assets import mart_asset, raw_asset
 from mozart_etl.factory.dbt_groups import (
     dbt_layer_task,
@@ -103,6 +104,7 @@ def _quiet_cosmos_rendering() -> Iterator[None]:
         cosmos_log.setLevel(level)
 
 
+@access_control_warning_silenced()
 def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
     schedule = tenant.schedule
     zone = pendulum.timezone(
@@ -135,6 +137,8 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
             f"env:{os.environ.get('MOZART_ENV', 'local')}",
         ],
         doc_md=tenant_doc_md(tenant),
+        # Who sees and runs it (tenant.yaml `access`; FAB auth manager only).
+        access_control=access_control(tenant),
         params={
             "production_day": Param(
                 None,

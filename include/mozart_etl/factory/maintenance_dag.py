@@ -32,6 +32,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from mozart_etl.config.isolation import tenant_pool
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.config.registry import load_all
+from mozart_etl.factory.access import access_control, access_control_warning_silenced
 from mozart_etl.maintenance.settings import maintenance_cron
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def build_maintenance_dags(root: Path | None = None) -> dict[str, DAG]:
     return dags
 
 
+@access_control_warning_silenced()
 def build_maintenance_dag(folder: Path, tenant: TenantConfig) -> DAG:
     schedule = tenant.schedule
     zone = pendulum.timezone(schedule.timezone)
@@ -89,6 +91,7 @@ def build_maintenance_dag(folder: Path, tenant: TenantConfig) -> DAG:
         },
         tags=["mozart", "maintenance", f"tenant:{tenant.tenant_id}"],
         doc_md=_doc_md(tenant, cron),
+        access_control=access_control(tenant),  # as the tenant's DAG
     ) as dag:
         previous = None
         for step in STEPS:
