@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# airflow-init: migrate the metadata database, create the admin user and the
-# pools, and check that every connection the DAGs use resolves. Idempotent:
-# `docker compose up` runs it on every start.
+# airflow-init: migrate the metadata database, create the admin user, the
+# tenants' roles and the pools, and check that every connection the DAGs use
+# resolves. Idempotent: `docker compose up` runs it on every start.
 set -euo pipefail
 
 airflow db migrate
@@ -13,6 +13,11 @@ airflow users create \
   --firstname Mozart --lastname Admin \
   --email "${AIRFLOW_ADMIN_USER}@example.invalid" \
   --role Admin
+
+# The roles tenant.yaml `access` names, each with exactly its global
+# permissions, before the dag-processor writes the DAGs' access_control into
+# them (a missing role makes the DAG file an import error). Idempotent.
+python /opt/mozart/stack/airflow/tenant_roles.py
 
 airflow pools import /opt/mozart/stack/airflow/pools.json
 
