@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
 from mozart_etl.config.environments import Environment
 from mozart_etl.config.loader import tenants_dir
 from mozart_etl.config.registry import TenantEntry, load_all, valid_tenant
-from mozart_etl.errors import ConfigError
+from mozart_etl.errors import ConfigError, MozartError
 
 log = logging.getLogger("mozart")
+Parser = argparse.ArgumentParser
 
 
 def registry(tenants: Path | None) -> list[TenantEntry]:
@@ -76,11 +78,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_manifests(args: argparse.Namespace) -> int:
-    """Build every tenant's dbt manifest (for LoadMode.DBT_MANIFEST)."""
+    """Build every tenant's dbt manifest (for LoadMode.DBT_MANIFEST), or only
+    the named tenants'."""
     from mozart_etl.dbt.manifest import build_manifest
 
     failures = 0
     for entry in registry(args.tenants_dir):
+        if args.tenant_ids and entry.tenant_id not in args.tenant_ids:
+            continue
         if entry.error is not None:
             failures += 1
             continue
@@ -104,9 +109,14 @@ def cmd_new_tenant(args: argparse.Namespace) -> int:
         sync_file(path, content, check=False)
     build_manifest(folder, tenant)
     log.info(
-        "next: point %s at the plant's database, adapt tables and staging models, "
-        "then `mozart validate` and `make manifests`",
+        "next: export AIRFLOW_CONN_%s='postgresql://user:password@host:5432/db' "
+        "(the plant's database; or edit `source` in %s), then `mozart check %s` "
+        "and `mozart run %s <day>`; a source with other names: adapt `tables` or "
+        "map them (docs/mapping.md), then `mozart validate` and `mozart sync`",
+        (tenant.source.conn_id or f"{tenant.tenant_id}_source").upper(),
         folder / "tenant.yaml",
+        tenant.tenant_id,
+        tenant.tenant_id,
     )
     return 0
 
@@ -171,6 +181,45 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a tenant's production days through Airflow on this machine, as
+    `make demo` does (dag.test, one day after the other); exit 1 naming the
+    first day that failed and its failed tasks."""
+    import os
+
+    from mozart_etl.ops.run_days import (
+        build_manifests,
+        check_days,
+        parse_days,
+        prepare_airflow,
+        render,
+        run_days,
+    )
+
+    tenant = valid_tenant(args.tenant_id, args.tenants_dir)
+    days = parse_days(args.days)
+    check_days(tenant, days)  # before minutes of manifests and Airflow
+    if args.tenants_dir is not None:  # the DAG folder reads the same tenants
+        os.environ["MOZART_TENANTS_DIR"] = str(args.tenants_dir.resolve())
+    if not args.skip_manifests:
+        build_manifests([tenant.tenant_id], args.tenants_dir)
+    prepare_airflow()
+    results = run_days(tenant, days)
+    sys.stdout.write(render(results))
+    return 0
+
+
+def cmd_pools(args: argparse.Namespace) -> int:
+    """Print the Airflow pools every valid tenant needs, as the JSON file
+    `airflow pools import` reads (`make up` imports them)."""
+    from mozart_etl.ops.pools import pools_json, required_pools
+
+    entries = registry(args.tenants_dir)
+    tenants = [e.valid_config() for e in entries if e.error is None]
+    sys.stdout.write(pools_json(required_pools(tenants)))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a tenant's run ledger for a production day (default: the latest)."""
     from mozart_etl.report import render_report
@@ -200,45 +249,85 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every command and argument, each with its help (`mozart <command> -h`)."""
     parser = argparse.ArgumentParser(prog="mozart", description=__doc__)
-    parser.add_argument("--tenants-dir", type=Path, default=None)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("validate", help=cmd_validate.__doc__).set_defaults(
-        run=cmd_validate
+    parser.add_argument(
+        "--tenants-dir",
+        type=Path,
+        default=None,
+        help="the folder of tenant folders (default: MOZART_TENANTS_DIR, "
+        "else tenants/ in the project)",
     )
-    sync = commands.add_parser("sync", help=cmd_sync.__doc__)
-    sync.add_argument("--check", action="store_true")
-    sync.set_defaults(run=cmd_sync)
-    commands.add_parser("manifests", help=cmd_manifests.__doc__).set_defaults(
-        run=cmd_manifests
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="<command>", help="one of:"
     )
-    scaffold = commands.add_parser("new-tenant", help=cmd_new_tenant.__doc__)
-    scaffold.add_argument("tenant_id")
-    scaffold.set_defaults(run=cmd_new_tenant)
-    render = commands.add_parser("render", help=cmd_render.__doc__)
-    render.add_argument("--target", choices=["duckdb", "trino"], default="trino")
-    render.add_argument("--out", type=Path, default=Path("target-render"))
-    render.set_defaults(run=cmd_render)
-    config = commands.add_parser("config", help=cmd_config.__doc__)
-    config.add_argument("tenant_id")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int]) -> Parser:
+        doc = handler.__doc__ or ""
+        sub = commands.add_parser(name, help=doc.split("\n\n")[0], description=doc)
+        sub.set_defaults(run=handler)
+        return sub
+
+    command("validate", cmd_validate)
+    sync = command("sync", cmd_sync)
+    sync.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a generated file is stale",
+    )
+    manifests = command("manifests", cmd_manifests)
+    manifests.add_argument(
+        "tenant_ids", nargs="*", metavar="tenant_id", help="only these tenants"
+    )
+    scaffold = command("new-tenant", cmd_new_tenant)
+    scaffold.add_argument(
+        "tenant_id",
+        help="the new tenant's id: lower case letters, digits and _ (names the DAG)",
+    )
+    render = command("render", cmd_render)
+    render.add_argument(
+        "--target",
+        choices=["duckdb", "trino"],
+        default="trino",
+        help="the SQL dialect to compile for (default: trino)",
+    )
+    render.add_argument(
+        "--out",
+        type=Path,
+        default=Path("target-render"),
+        help="folder for the compiled SQL, one subfolder per tenant",
+    )
+    config = command("config", cmd_config)
+    config.add_argument("tenant_id", help="the tenant to show")
     config.add_argument(
         "--env",
         choices=[env.value for env in Environment],
         default=None,
-        help="default: MOZART_ENV, else local",
+        help="the environment to resolve for (default: MOZART_ENV, else local)",
     )
-    config.set_defaults(run=cmd_config)
-    check = commands.add_parser("check", help=cmd_check.__doc__)
-    check.add_argument("tenant_id")
+    check = command("check", cmd_check)
+    check.add_argument("tenant_id", help="the tenant whose source to check")
     check.add_argument(
         "--sample-rows",
         type=int,
         default=1_000_000,
         help="key and cursor checks read at most this many rows (the latest)",
     )
-    check.set_defaults(run=cmd_check)
-    backfill = commands.add_parser("backfill", help=cmd_backfill.__doc__)
-    backfill.add_argument("tenant_id")
+    run = command("run", cmd_run)
+    run.add_argument("tenant_id", help="the tenant to run")
+    run.add_argument(
+        "days",
+        help="a production day (2026-11-19) or a range, both ends included "
+        "(2026-11-17..2026-11-19)",
+    )
+    run.add_argument(
+        "--skip-manifests",
+        action="store_true",
+        help="do not check generated files and rebuild the dbt manifest first",
+    )
+    command("pools", cmd_pools)
+    backfill = command("backfill", cmd_backfill)
+    backfill.add_argument("tenant_id", help="the tenant to backfill")
     backfill.add_argument("first", type=date.fromisoformat, help="first day")
     backfill.add_argument("last", type=date.fromisoformat, help="last day")
     backfill.add_argument(
@@ -248,13 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="days that already have a run: skip (none), rerun failed ones, "
         "or rerun all (completed)",
     )
-    backfill.set_defaults(run=cmd_backfill)
-    report = commands.add_parser("report", help=cmd_report.__doc__)
-    report.add_argument("tenant_id")
-    report.add_argument("--date", type=date.fromisoformat, default=None)
-    report.set_defaults(run=cmd_report)
-    sweep = commands.add_parser("sweep", help=cmd_sweep.__doc__)
-    sweep.add_argument("tenant_id")
+    report = command("report", cmd_report)
+    report.add_argument("tenant_id", help="the tenant whose ledger to print")
+    report.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        default=None,
+        help="the production day (default: the latest in the ledger)",
+    )
+    sweep = command("sweep", cmd_sweep)
+    sweep.add_argument("tenant_id", help="the tenant whose lake to sweep")
     sweep.add_argument(
         "--older-than-hours",
         type=float,
@@ -262,12 +354,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="only files older than this (an attempt still writing is younger)",
     )
     sweep.add_argument("--dry-run", action="store_true", help="list, delete nothing")
-    sweep.set_defaults(run=cmd_sweep)
-    demo = commands.add_parser("demo-source", help=cmd_demo_source.__doc__)
-    demo.add_argument("path", type=Path)
-    demo.add_argument("--seed", type=int, default=20261119)
-    demo.add_argument("--scale", type=float, default=1.0)
-    demo.set_defaults(run=cmd_demo_source)
+    demo = command("demo-source", cmd_demo_source)
+    demo.add_argument("path", type=Path, help="the SQLite file to write (replaced)")
+    demo.add_argument(
+        "--seed", type=int, default=20261119, help="random seed: same seed, same rows"
+    )
+    demo.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiplies the number of lots (benchmarks use 1000+)",
+    )
     return parser
 
 
@@ -276,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except ConfigError as exc:  # the CLI's boundary: report, exit non-zero
+    except MozartError as exc:  # the CLI's boundary: report, exit non-zero
         log.error("%s", exc)
         return 1
 

@@ -1,7 +1,9 @@
 """`make demo`: generate the demo source, run the demo DAG for one day, summarise.
 
 Runs the real DAG through Airflow (`dag.test`: every task in this process,
-against Airflow's metadata database), then reads back what it wrote.
+against Airflow's metadata database), then reads back what it wrote. The day
+runs through `ops.run_days`, as `mozart run` runs any tenant's days: one code
+path, one failure message.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant, tenants_dir
 from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.demo.summary import RunSummary, summarise_run
+from mozart_etl.ops.run_days import RunFailed, run_days
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
@@ -57,14 +60,20 @@ def run_tenant_day(
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--day", type=date.fromisoformat, default=DEMO_DAY)
-    parser.add_argument("--tenant", default="demo")
+    parser.add_argument(
+        "--day", type=date.fromisoformat, default=DEMO_DAY, help="production day"
+    )
+    parser.add_argument("--tenant", default="demo", help="a SQLite-source tenant")
     args = parser.parse_args(argv)
     tenant = load_tenant(tenants_dir() / args.tenant)
     source = Path(tenant.source.database)
     summary = generate_demo_source(source)
     log.info("demo source: %s %s", source, summary.rows)
-    state = str(run_tenant_day(tenant.tenant_id, args.day).state)
+    try:
+        state = run_days(tenant, [args.day])[0].state
+    except RunFailed as exc:
+        log.error("%s", exc)
+        state = "failed"
     report: RunSummary = summarise_run(tenant, args.day, state)
     # The summary is this command's output; Airflow has taken over logging by now.
     sys.stdout.write(report.render() + "\n")
