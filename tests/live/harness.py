@@ -15,7 +15,10 @@ no database is left behind.
         airflow.api("GET", "/dags/demo/dagRuns").json()
 
 Other tests (the browser test) use `api_url`, `login()` (`ADMIN_USER`,
-`ADMIN_PASSWORD`) and `token()`.
+`ADMIN_PASSWORD`) and `token()`. `auth_manager="fab"` runs the stack's FAB auth
+manager instead of the simple one, initialized as the stack's airflow-init
+does: the admin user, then the tenants' roles (stack/airflow/tenant_roles.py)
+before the dag-processor starts.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ PRELOAD = FORKSERVER_PRELOAD
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "mozart-live-admin"
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+TENANT_ROLES_SCRIPT = ROOT / "stack" / "airflow" / "tenant_roles.py"
 TERMINAL_RUN_STATES = {"success", "failed"}
 TIMINGS: dict[str, float] = {}
 """Wall times (seconds) tests record for the report at the end of the run."""
@@ -110,6 +115,8 @@ class AirflowServices:
     env: Mapping[str, str] = field(default_factory=dict)
     components: Sequence[str] = COMPONENTS
     keep_home: bool = False
+    auth_manager: str = "simple"
+    """"simple" (users from a passwords file) or "fab" (the stack's)."""
 
     home: Path = field(init=False)
     database: str = field(init=False)
@@ -151,6 +158,8 @@ class AirflowServices:
             _flush_redis_db()
         self.airflow("db", "migrate", timeout=300)
         log.info("metadata database %s migrated", self.database)
+        if self.auth_manager == "fab":
+            self._init_fab()
         if self.pools:
             self.set_pools(self.pools)
         for component in self.components:
@@ -236,7 +245,7 @@ class AirflowServices:
         self.airflow("pools", "import", str(path))
 
     def login(self, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
-        """A JWT from the simple auth manager's login endpoint."""
+        """A JWT from the auth manager's login endpoint (simple or FAB)."""
         response = httpx.post(
             f"{self.api_url}/auth/token",
             json={"username": username, "password": password},
@@ -465,12 +474,38 @@ class AirflowServices:
             "MOZART_HOME": str(self.mozart_home),
             "MOZART_TENANTS_DIR": str(self.tenants_dir),
         }
+        if self.auth_manager == "fab":
+            env["AIRFLOW__CORE__AUTH_MANAGER"] = FAB_AUTH_MANAGER
         if self.executor == "CeleryExecutor":
             env["AIRFLOW__CELERY__BROKER_URL"] = f"{REDIS_URL}/{REDIS_DB}"
             env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+{metadata}"
             env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(self.celery_concurrency)
         env.update(self.env)
         return env
+
+    def _init_fab(self) -> None:
+        """As the stack's airflow-init (stack/airflow/init.sh): the admin, then
+        the roles tenant.yaml names, which must exist before the dag-processor
+        writes the DAGs' access_control."""
+        self.airflow(
+            "users", "create", "--username", ADMIN_USER, "--password",
+            ADMIN_PASSWORD, "--firstname", "Mozart", "--lastname", "Admin",
+            "--email", f"{ADMIN_USER}@example.invalid", "--role", "Admin",
+        )  # fmt: skip
+        roles = subprocess.run(
+            [str(BIN / "python"), str(TENANT_ROLES_SCRIPT)],
+            env=self.process_env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if roles.returncode != 0:
+            raise LiveAirflowError(
+                f"{TENANT_ROLES_SCRIPT.name} exited {roles.returncode}:\n"
+                f"{roles.stdout[-3000:]}\n{roles.stderr[-3000:]}"
+            )
+        log.info("tenant roles: %s", roles.stdout.strip())
 
     def _write_passwords_file(self) -> None:
         path = self.home / "passwords.json"
