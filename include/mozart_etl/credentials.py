@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Protocol, Self
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlparse
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -62,9 +62,11 @@ class Credentials(BaseModel):
         database: str | None,
         user: str | None,
         password: str | None,
+        options: Mapping[str, str | int | float | bool] | None = None,
     ) -> Self:
         """These settings with an Airflow connection's values on top (unset ones
-        keep tenant.yaml's)."""
+        keep tenant.yaml's); the connection's driver options (its extra) are
+        merged over tenant.yaml's `options`, key by key."""
         return self.model_copy(
             update={
                 "host": host or self.host,
@@ -72,6 +74,7 @@ class Credentials(BaseModel):
                 "database": database or self.database,
                 "user": user or self.user,
                 "password": SecretStr(password) if password else self.password,
+                "options": {**self.options, **(options or {})},
             }
         )
 
@@ -87,6 +90,63 @@ class Credentials(BaseModel):
         for form in self.secret_forms():
             text = text.replace(form, "***")
         return text
+
+
+class S3Access(BaseModel):
+    """The lake's object store as pyarrow and PyIceberg reach it: endpoint,
+    region and keys, resolved from an Airflow AWS connection or tenant.yaml
+    (mozart_etl.lake.s3_access). One value for both clients, so the Parquet
+    lake and the Iceberg warehouse can never be read with different keys."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+
+    def pyarrow_options(self) -> dict[str, object]:
+        """Keyword arguments of `pyarrow.fs.S3FileSystem`."""
+        options: dict[str, object] = {}
+        if self.region:
+            options["region"] = self.region
+        if self.endpoint_url:
+            endpoint = urlparse(self.endpoint_url)
+            options["endpoint_override"] = endpoint.netloc or endpoint.path
+            options["scheme"] = endpoint.scheme or "https"
+        if self.access_key_id and self.secret_access_key:
+            options["access_key"] = self.access_key_id
+            options["secret_key"] = self.secret_access_key.get_secret_value()
+            if self.session_token:
+                options["session_token"] = self.session_token.get_secret_value()
+        return options
+
+    def pyiceberg_properties(self) -> dict[str, str]:
+        """PyIceberg's `s3.*` properties (its catalog and FileIO)."""
+        properties: dict[str, str] = {}
+        if self.region:
+            properties["s3.region"] = self.region
+        if self.endpoint_url:
+            properties["s3.endpoint"] = self.endpoint_url
+        if self.access_key_id and self.secret_access_key:
+            properties["s3.access-key-id"] = self.access_key_id
+            properties["s3.secret-access-key"] = (
+                self.secret_access_key.get_secret_value()
+            )
+            if self.session_token:
+                properties["s3.session-token"] = self.session_token.get_secret_value()
+        return properties
+
+    def secret_forms(self) -> list[str]:
+        """Every form of the secret key and session token, for the log masker."""
+        forms: list[str] = []
+        if self.secret_access_key and self.secret_access_key.get_secret_value():
+            secret = self.secret_access_key.get_secret_value()
+            forms += secret_forms(secret, user=self.access_key_id)
+        if self.session_token and self.session_token.get_secret_value():
+            forms += secret_forms(self.session_token.get_secret_value())
+        return sorted(set(forms), key=len, reverse=True)
 
 
 def secret_forms(secret: str, *, user: str | None = None) -> list[str]:

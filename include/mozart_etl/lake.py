@@ -29,6 +29,7 @@ import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.credentials import S3Access
 
 log = logging.getLogger(__name__)
 
@@ -124,22 +125,37 @@ def filesystem_for(root: str, tenant: TenantConfig) -> tuple[pafs.FileSystem, st
     S3 with the tenant's endpoint and keys) and `root` as a path on it."""
     parsed = urlparse(root)
     if parsed.scheme == "s3":
-        s3 = tenant.storage.s3
-        options: dict[str, object] = {}
-        if s3 is not None:
-            options["region"] = s3.region
-            if s3.endpoint_url:
-                endpoint = urlparse(s3.endpoint_url)
-                options["endpoint_override"] = endpoint.netloc
-                options["scheme"] = endpoint.scheme or "https"
-            if s3.access_key_id and s3.secret_access_key:
-                options["access_key"] = s3.access_key_id
-                options["secret_key"] = s3.secret_access_key.get_secret_value()
+        access = s3_access(tenant)
+        options = access.pyarrow_options() if access is not None else {}
         return pafs.S3FileSystem(**options), f"{parsed.netloc}{parsed.path}"
     if parsed.scheme not in ("", "file"):
         raise ValueError(f"unsupported lake_root scheme {parsed.scheme!r}")
     local = parsed.path if parsed.scheme == "file" else root
     return pafs.LocalFileSystem(), local
+
+
+def s3_access(tenant: TenantConfig) -> S3Access | None:
+    """The lake's object store settings (None: no `storage.s3` block).
+
+    With `storage.s3.aws_conn_id`, from that Airflow AWS connection, read
+    when a task (or a `mozart` command) opens the lake, not at DAG parse,
+    and read each time: a rotated key is used by the next task without a
+    restart. The resolver lives with the other Airflow connections
+    (factory/connections.py) and is imported only on this path, so the
+    stages stay free of Airflow where no connection is named."""
+    s3 = tenant.storage.s3
+    if s3 is None:
+        return None
+    if s3.aws_conn_id:
+        from mozart_etl.factory.connections import aws_s3_access
+
+        return aws_s3_access(s3, tenant=tenant.tenant_id)
+    return S3Access(
+        endpoint_url=s3.endpoint_url,
+        region=s3.region,
+        access_key_id=s3.access_key_id,
+        secret_access_key=s3.secret_access_key,
+    )
 
 
 def latest_manifest(lake: Lake, table: str, day: date) -> ExtractManifest:

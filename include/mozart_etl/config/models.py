@@ -122,16 +122,42 @@ class SourceConfig(FrozenModel):
 
 
 class S3Config(FrozenModel):
-    """An S3-compatible endpoint (MinIO in the stack, a local server in tests)."""
+    """An S3-compatible endpoint (MinIO in the stack, a local server in tests).
 
+    Keys belong in an Airflow AWS connection (`aws_conn_id`), resolved when a
+    task opens the lake (factory/connections.py), never at DAG parse: its
+    credentials (login/password, a role, or the provider's default chain) and
+    its extra's `endpoint_url` and `region_name`, which win over the values
+    here. The key fields remain for a machine without Airflow connections; no
+    tenant.yaml in the repository writes them (tests/config).
+    """
+
+    aws_conn_id: str | None = Field(
+        default=None,
+        description="Airflow AWS connection of the lake and the Iceberg "
+        "warehouse's files: keys, endpoint_url and region_name.",
+    )
     endpoint_url: str | None = None
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
 
     _unset_if_blank = field_validator(
-        "endpoint_url", "access_key_id", "secret_access_key", mode="before"
+        "aws_conn_id",
+        "endpoint_url",
+        "access_key_id",
+        "secret_access_key",
+        mode="before",
     )(_blank_to_none)
+
+    @model_validator(mode="after")
+    def _one_source_of_keys(self) -> S3Config:
+        if self.aws_conn_id and (self.access_key_id or self.secret_access_key):
+            raise ValueError(
+                "set either aws_conn_id or access_key_id/secret_access_key: the "
+                "keys of an AWS connection would silently replace these"
+            )
+        return self
 
 
 class StorageConfig(FrozenModel):
@@ -155,9 +181,15 @@ class CatalogConfig(FrozenModel):
     uri: str | None = Field(
         default=None, description="SQLAlchemy URI (sql) or REST endpoint (rest)."
     )
+    conn_id: str | None = Field(
+        default=None,
+        description="rest: an Airflow connection giving the endpoint (host, "
+        "port, schema = http or https) and its auth (login/password as the "
+        "OAuth2 credential, or extra `token`), resolved at task run time.",
+    )
     warehouse: str
 
-    _unset_if_blank = field_validator("uri", mode="before")(_blank_to_none)
+    _unset_if_blank = field_validator("uri", "conn_id", mode="before")(_blank_to_none)
 
     @field_validator("warehouse")
     @classmethod
@@ -166,9 +198,13 @@ class CatalogConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _default_uri(self) -> CatalogConfig:
+        if self.conn_id is not None and self.type != CatalogType.REST:
+            raise ValueError("`conn_id` names a rest catalog's connection")
         if self.uri is None:
             if self.type == CatalogType.REST:
-                raise ValueError("a rest catalog needs `uri`")
+                if self.conn_id is None:
+                    raise ValueError("a rest catalog needs `uri` or `conn_id`")
+                return self
             if "://" in self.warehouse:
                 raise ValueError("a sql catalog on object storage needs `uri`")
             uri = f"sqlite:///{Path(self.warehouse) / 'catalog.db'}"

@@ -73,9 +73,42 @@ def raw_dataset(table: Table) -> ds.Dataset | None:
     return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
 
 
+CONNECTION_KEYS = ("conn_id", "aws_conn_id", "s3_endpoint", "s3_region")
+"""The profile's settings that name connections or the object store
+(dbt/profiles.yml), resolved here into PyIceberg properties."""
+
+
+def catalog_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The profile's catalog settings as PyIceberg's properties: the REST
+    catalog's connection and the lake's AWS connection resolved in this (the
+    dbt task's) process, as the load task resolves them, so dbt reads raw with
+    the keys the load wrote it with, and no key ever sits in the profile or
+    the task's environment."""
+    from mozart_etl.config.models import S3Config
+    from mozart_etl.credentials import S3Access
+    from mozart_etl.factory.connections import aws_s3_access, rest_catalog_properties
+
+    named = {key: str(config.get(key) or "") or None for key in CONNECTION_KEYS}
+    resolved = {k: v for k, v in config.items() if k not in CONNECTION_KEYS}
+    if named["conn_id"]:
+        resolved.update(rest_catalog_properties(named["conn_id"], tenant=None))
+    region = named["s3_region"] or "us-east-1"
+    if named["aws_conn_id"]:
+        settings = S3Config(
+            aws_conn_id=named["aws_conn_id"],
+            endpoint_url=named["s3_endpoint"],
+            region=region,
+        )
+        resolved.update(aws_s3_access(settings, tenant=None).pyiceberg_properties())
+    elif named["s3_endpoint"]:
+        access = S3Access(endpoint_url=named["s3_endpoint"], region=region)
+        resolved.update(access.pyiceberg_properties())
+    return resolved
+
+
 class Plugin(IcebergPlugin):
     def initialize(self, config: dict[str, Any]) -> None:
-        super().initialize(config)
+        super().initialize(catalog_config(config))
         self._connection: DuckDBPyConnection | None = None
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:

@@ -9,32 +9,35 @@ from pyiceberg.catalog import Catalog, load_catalog
 
 from mozart_etl.config.constants import CatalogType
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.lake import s3_access
 
 log = logging.getLogger(__name__)
 
 
 def catalog_properties(tenant: TenantConfig) -> dict[str, str]:
-    """Properties for `load_catalog`; the dbt profile and Trino read the same ones."""
+    """Properties for `load_catalog`: the catalog's own (or, with
+    `iceberg.catalog.conn_id`, its REST endpoint and auth from that Airflow
+    connection) and the lake's `s3.*` settings for its FileIO, resolved as the
+    lake resolves them (an AWS connection or tenant.yaml)."""
     config = tenant.iceberg.catalog
     warehouse = config.warehouse
     if "://" not in warehouse:
         Path(warehouse).mkdir(parents=True, exist_ok=True)
         warehouse = Path(warehouse).as_uri()
-    properties = {
-        "type": str(config.type),
-        "uri": str(config.uri),
-        "warehouse": warehouse,
-    }
+    properties = {"type": str(config.type), "warehouse": warehouse}
+    if config.uri is not None:
+        properties["uri"] = config.uri
     if config.type == CatalogType.SQL:
         properties["init_catalog_tables"] = "true"
-    s3 = tenant.storage.s3
-    if s3 is not None:
-        properties["s3.region"] = s3.region
-        if s3.endpoint_url:
-            properties["s3.endpoint"] = s3.endpoint_url
-        if s3.access_key_id and s3.secret_access_key:
-            properties["s3.access-key-id"] = s3.access_key_id
-            properties["s3.secret-access-key"] = s3.secret_access_key.get_secret_value()
+    if config.conn_id is not None:
+        from mozart_etl.factory.connections import rest_catalog_properties
+
+        properties.update(
+            rest_catalog_properties(config.conn_id, tenant=tenant.tenant_id)
+        )
+    access = s3_access(tenant)
+    if access is not None:
+        properties.update(access.pyiceberg_properties())
     return properties
 
 
