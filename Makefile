@@ -19,7 +19,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help env demo browser test test-fast asof live chaos lint typecheck format manifests sync validate bench lock clean
+.PHONY: help env demo up down browser test test-fast asof live chaos lint typecheck format manifests sync validate bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,12 @@ $(AIRFLOW_HOME)/airflow.db: | $(STAMP)
 
 demo: manifests $(AIRFLOW_HOME)/airflow.db ## Generate the demo source and run the demo DAG for one day
 	$(BIN)/python -m mozart_etl.demo.run
+
+up: manifests $(AIRFLOW_HOME)/airflow.db ## Local Airflow: scheduler, dag-processor, triggerer, UI on :8080 (MOZART_UP_PORT), pools made
+	$(BIN)/python -m mozart_etl.ops.local_airflow up
+
+down: ## Stop what `make up` started
+	$(BIN)/python -m mozart_etl.ops.local_airflow down
 
 lint: env ## ruff lint and format check
 	$(BIN)/ruff check .
