@@ -59,6 +59,23 @@ def test_alerts_off_keeps_emails_silent() -> None:
     assert not dag.on_failure_callback
 
 
+def test_retry_alerts_reach_every_task() -> None:
+    demo = load_tenant(DEMO)
+    alerting = AlertingConfig(emails=["aps-oncall@example.com"], on_retry=True)
+    dag = build_tenant_dag(DEMO, demo.model_copy(update={"alerting": alerting}))
+    subjects = set()
+    for task in dag.tasks:
+        (notifier,) = task.on_retry_callback
+        assert isinstance(notifier, SmtpNotifier), task.task_id
+        subjects.add(notifier.subject)
+    assert subjects == {
+        "[mozart] tenant demo: {{ ti.task_id }} failed try {{ ti.try_number }} "
+        "of run {{ run_id }}, retrying"
+    }
+    quiet = build_tenant_dag(DEMO, demo)
+    assert all(not task.on_retry_callback for task in quiet.tasks)
+
+
 # --- alerts module: retries and Slack (mozart_etl.factory.alerts) ----------------
 
 

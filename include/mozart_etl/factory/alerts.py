@@ -14,12 +14,16 @@ that needs none.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mozart_etl.config.models import AlertingConfig, TenantConfig
 
 if TYPE_CHECKING:
-    from airflow.sdk.bases.notifier import BaseNotifier
+    from airflow.sdk.definitions.context import Context
+
+    # What a DAG's and a task's callbacks take (notifiers are such callables).
+    Notifier = Callable[[Context], None]
 
 _FAILED = "[mozart] tenant {tenant}: run {{{{ run_id }}}} failed"
 _RETRY = (
@@ -28,7 +32,7 @@ _RETRY = (
 )
 
 
-def failure_notifiers(tenant: TenantConfig) -> list[BaseNotifier]:
+def failure_notifiers(tenant: TenantConfig) -> list[Notifier]:
     """Notifiers for a failed run (the DAG's on_failure_callback)."""
     alerting = tenant.alerting
     if not alerting.on_failure:
@@ -36,7 +40,7 @@ def failure_notifiers(tenant: TenantConfig) -> list[BaseNotifier]:
     return _notifiers(alerting, _FAILED.format(tenant=tenant.tenant_id))
 
 
-def retry_notifiers(tenant: TenantConfig) -> list[BaseNotifier]:
+def retry_notifiers(tenant: TenantConfig) -> list[Notifier]:
     """Notifiers for a task attempt that failed and will retry (each task's
     on_retry_callback): empty unless `alerting.on_retry` asks for them."""
     alerting = tenant.alerting
@@ -45,8 +49,8 @@ def retry_notifiers(tenant: TenantConfig) -> list[BaseNotifier]:
     return _notifiers(alerting, _RETRY.format(tenant=tenant.tenant_id))
 
 
-def _notifiers(alerting: AlertingConfig, message: str) -> list[BaseNotifier]:
-    notifiers: list[BaseNotifier] = []
+def _notifiers(alerting: AlertingConfig, message: str) -> list[Notifier]:
+    notifiers: list[Notifier] = []
     if alerting.emails:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.python import PythonOperator
@@ -36,6 +35,7 @@ from mozart_etl.config.registry import TenantEntry, load_all
 from mozart_etl.dbt.project import DBT_LAYERS
 from mozart_etl.factory import tasks
 from mozart_etl.factory.access import access_control, access_control_warning_silenced
+from mozart_etl.factory.alerts import failure_notifiers, retry_notifiers
 from mozart_etl.factory.assets import mart_asset, raw_asset
 from mozart_etl.factory.dbt_groups import (
     dbt_layer_task,
@@ -129,6 +129,7 @@ def build_tenant_dag(folder: Path, tenant: TenantConfig) -> DAG:
             "pool": tenant_pool(tenant),  # one tenant cannot starve the others
             "retries": schedule.retries,
             "retry_delay": timedelta(minutes=schedule.retry_delay_minutes),
+            "on_retry_callback": retry_notifiers(tenant) or None,
         },
         tags=[
             "mozart",
@@ -360,22 +361,6 @@ def _source_load(node_id: str, loads: dict[str, BaseOperator]) -> BaseOperator |
     if kind != "source" or source_name != "raw":
         return None
     return loads.get(table)
-
-
-def failure_notifiers(tenant: TenantConfig) -> list[Any]:
-    """E-mail on a failed run when tenant.yaml's `alerting` asks for it."""
-    alerting = tenant.alerting
-    if not (alerting.on_failure and alerting.emails):
-        return []
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    return [
-        SmtpNotifier(
-            to=alerting.emails,
-            smtp_conn_id=alerting.smtp_conn_id,
-            subject=f"[mozart] tenant {tenant.tenant_id}: run {{{{ run_id }}}} failed",
-        )
-    ]
 
 
 def build_error_dag(name: str, error: Exception) -> DAG:

@@ -33,6 +33,7 @@ from mozart_etl.config.isolation import tenant_pool
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.config.registry import load_all
 from mozart_etl.factory.access import access_control, access_control_warning_silenced
+from mozart_etl.factory.alerts import failure_notifiers
 from mozart_etl.maintenance.settings import maintenance_cron
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def build_maintenance_dag(folder: Path, tenant: TenantConfig) -> DAG:
         catchup=False,
         max_active_runs=1,
         auto_register=False,
-        on_failure_callback=_failure_notifiers(tenant) or None,
+        on_failure_callback=failure_notifiers(tenant) or None,
         default_args={
             "owner": tenant.owner,
             "pool": tenant_pool(tenant),
@@ -166,25 +167,6 @@ def write_step_report(folder: str, ti: Any, dag_run: Any) -> dict[str, Any]:
     )
     path = run.write_report(tenant, report)
     return {"path": path, **report.model_dump(mode="json")}
-
-
-def _failure_notifiers(tenant: TenantConfig) -> list[Any]:
-    """E-mail on a failed run, as the tenant's DAG sends it (the tenant DAG
-    factory's helper is not imported: it would bring Cosmos onto this file's
-    parse path)."""
-    alerting = tenant.alerting
-    if not (alerting.on_failure and alerting.emails):
-        return []
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    return [
-        SmtpNotifier(
-            to=alerting.emails,
-            smtp_conn_id=alerting.smtp_conn_id,
-            subject=f"[mozart] tenant {tenant.tenant_id}: maintenance run "
-            "{{ run_id }} failed",
-        )
-    ]
 
 
 def _doc_md(tenant: TenantConfig, cron: str) -> str:
