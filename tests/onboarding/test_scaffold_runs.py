@@ -14,19 +14,22 @@ fatal. The scaffold's invariant rules are then checked to stop a flood.
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
+from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
 from mozart_etl.demo.run import run_tenant_day
 from mozart_etl.demo.to_postgres import copy_to_postgres
 from mozart_etl.errors import ValidationFailed
 from mozart_etl.lake import Lake, latest_manifest
+from mozart_etl.load.catalog import open_catalog
+from mozart_etl.pipeline.activity import day_has_data
 from mozart_etl.scaffold import new_tenant
 from mozart_etl.validate.validator import validate_extract
 from tests.cli import run_mozart
@@ -120,6 +123,14 @@ def test_the_scaffold_runs_green_on_a_standard_source(
         assert daily[mart], f"{mart}: the oracle has no rows to compare"
         actual = mart_rows(warehouse, mart, DEMO_DAY, schema=TENANT)
         assert_rows_equal(mart, actual, daily[mart])
+
+    # What unpausing it today would publish: nothing for a day past the
+    # source's data (the publish task skips it), the demo day's marts.
+    catalog = open_catalog(tenant)
+    schedule = tenant.schedule
+    for day, has_data in ((DEMO_DAY, True), (DEMO_DAY + timedelta(days=7), False)):
+        window = production_day(day, schedule.timezone, schedule.day_start_hour)
+        assert day_has_data(catalog, tenant, window) is has_data, day
 
     plan_ver = DEMO_DAY.strftime("%G-W%V")
     master = expected_master_marts(sqlite, DEMO_DAY, plan_ver, tenant_id=TENANT)

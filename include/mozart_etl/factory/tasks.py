@@ -308,6 +308,7 @@ def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
 
     tenant = _load_tenant(Path(tenant_folder))
     run = RunVars.from_xcom(day_vars)
+    _skip_a_day_without_data(tenant, run)
     # A worker that just ran dbt-duckdb still holds its read-write connection to
     # the warehouse, which forbids the read-only one publish opens.
     forget_dbt_duckdb_environment(None)
@@ -318,6 +319,23 @@ def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
     except MozartError as exc:
         _fail_or_retry(exc)
     return result.model_dump(mode="json")
+
+
+def _skip_a_day_without_data(tenant: TenantConfig, run: RunVars) -> None:
+    """Publish nothing for a day the source has no data for yet (e.g. the
+    first run after unpausing, on a source whose data ends earlier): its marts
+    would replace the APS's rows with empty ones (pipeline/activity.py)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from mozart_etl.load.catalog import open_catalog
+    from mozart_etl.pipeline.activity import day_has_data
+
+    if not day_has_data(open_catalog(tenant), tenant, run.window):
+        raise AirflowSkipException(
+            f"tenant {tenant.tenant_id}: production day {run.production_day}: "
+            "the source has no row at or after the day's start, so nothing is "
+            "published; run the day again once the source has its data"
+        )
 
 
 def _publish_target(tenant: TenantConfig) -> PostgresTarget:
