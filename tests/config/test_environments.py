@@ -307,10 +307,24 @@ def test_mozart_config_is_stable(
 def test_the_demo_runs_locally_as_its_base_says(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The demo's prod override and the platform file change nothing locally."""
+    """The demo's prod override and the platform's prod block change nothing
+    locally; the platform's base gives only the shared infrastructure (the
+    object store's connection and the catalog), unset locally."""
     assert main(["config", "demo", "--env", "local"]) == 0
     local = capsys.readouterr().out
-    assert "  # from " not in local
+    notes = [line.strip() for line in local.splitlines() if "  # from " in line]
+    settings = [note.split(":")[0] for note in notes]
+    assert settings == [
+        "aws_conn_id",
+        "endpoint_url",
+        "region",
+        "type",
+        "uri",
+        "conn_id",
+    ]
+    assert all(note.endswith("  # from _platform.yaml") for note in notes)
+    assert "aws_conn_id: null  # from _platform.yaml" in notes
+    assert "type: sql  # from _platform.yaml" in notes
     assert main(["config", "demo", "--env", "prod"]) == 0
     prod = capsys.readouterr().out
     assert (

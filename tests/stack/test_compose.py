@@ -424,13 +424,19 @@ def test_bucket_and_warehouse_agree_everywhere(
     assert tenant.iceberg.catalog.warehouse == f"s3://{bucket}/iceberg"
     assert rest["CATALOG_WAREHOUSE"] == tenant.iceberg.catalog.warehouse
     assert trino_warehouse == tenant.iceberg.catalog.warehouse
-    # The same object store and keys for the lake, the catalog and Trino.
+    # The same object store and keys for the lake, the catalog and Trino: the
+    # tenant names the Airflow AWS connection, which holds them (no key in YAML).
     s3 = tenant.storage.s3
-    assert s3 is not None and s3.secret_access_key is not None
-    assert s3.endpoint_url == rest["CATALOG_S3_ENDPOINT"] == "http://minio:9000"
-    assert s3.access_key_id == rest["AWS_ACCESS_KEY_ID"] == trino_env["MINIO_ROOT_USER"]
+    assert s3 is not None and s3.aws_conn_id == "mozart_lake"
+    assert (s3.access_key_id, s3.secret_access_key) == (None, None)
+    lake = json.loads(_stack_env(resolved)["AIRFLOW_CONN_MOZART_LAKE"])
+    assert lake["conn_type"] == "aws"
+    assert lake["extra"]["endpoint_url"] == rest["CATALOG_S3_ENDPOINT"]
+    assert rest["CATALOG_S3_ENDPOINT"] == "http://minio:9000"
+    assert lake["extra"]["region_name"] == _env_example()["S3_REGION"]
+    assert lake["login"] == rest["AWS_ACCESS_KEY_ID"] == trino_env["MINIO_ROOT_USER"]
     assert (
-        s3.secret_access_key.get_secret_value()
+        lake["password"]
         == rest["AWS_SECRET_ACCESS_KEY"]
         == trino_env["MINIO_ROOT_PASSWORD"]
     )
@@ -467,7 +473,13 @@ def test_connections_and_pools_the_dags_use_are_defined(
     assert tenant.source.conn_id in checked_at_init
     for conn_id in checked_at_init:
         conn = json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])
-        assert conn["host"] in resolved["services"], conn_id
+        host = conn.get("host") or conn["extra"]["endpoint_url"].split("//")[1]
+        assert host.split(":")[0] in resolved["services"], conn_id
+    assert tenant.storage.s3 is not None
+    assert tenant.storage.s3.aws_conn_id in checked_at_init
+    assert tenant.dbt.trino is not None
+    assert tenant.dbt.trino.conn_id == "mozart_demo_trino"
+    assert tenant.dbt.trino.conn_id in checked_at_init
     source = json.loads(env["AIRFLOW_CONN_MOZART_DEMO_SOURCE"])
     example = _env_example()
     assert (source["conn_type"], source["port"]) == ("postgres", 5432)
@@ -545,11 +557,8 @@ def test_without_the_stack_env_the_demo_stays_local(
     assert tenant.storage.lake_root == str(tmp_path / "lake")
     s3 = tenant.storage.s3
     assert s3 is not None
-    assert (s3.endpoint_url, s3.access_key_id, s3.secret_access_key) == (
-        None,
-        None,
-        None,
-    )
+    assert (s3.aws_conn_id, s3.endpoint_url, s3.access_key_id) == (None, None, None)
+    assert s3.secret_access_key is None
     assert str(tenant.iceberg.catalog.type) == "sql"
     assert (
         tenant.iceberg.catalog.uri == f"sqlite:///{tmp_path / 'iceberg' / 'catalog.db'}"

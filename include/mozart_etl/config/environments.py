@@ -23,6 +23,7 @@ setting an override changed keeps its origin (`Origins`), so errors and
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -112,6 +113,42 @@ def merge_environments(
             merged.data, layer.data, layer, merged.origins, "", tenant_id
         )
     return merged
+
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+"""`${VAR}` or `${VAR:default}` in a setting's text."""
+SECRET_VARIABLE = re.compile(
+    r"(?:^|_)(?:PASS|PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|APIKEY|CREDENTIALS?|"
+    r"PRIVATE|DSN)(?:_|$)",
+    re.I,
+)
+"""A variable name that says it holds a secret (`MOZART_S3_SECRET_KEY`,
+`ACME_DB_PASSWORD`, `SLACK_TOKEN`), word by word: `KEYSPACE` is not one."""
+
+
+def secret_variable_paths(node: Any, path: str = "") -> frozenset[str]:
+    """Setting paths (as in Origins: `owner`, `tables[lots].mode`) whose text
+    reads a secret-named variable: whatever the value looks like, it came from
+    a secret, and `mozart config` prints it masked."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            child = f"{path}.{key}" if path else str(key)
+            found |= secret_variable_paths(value, child)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            named = isinstance(item, dict) and isinstance(item.get("name"), str)
+            found |= secret_variable_paths(
+                item, f"{path}[{item['name'] if named else index}]"
+            )
+    elif isinstance(node, str) and reads_secret_variable(node):
+        found.add(path)
+    return frozenset(found)
+
+
+def reads_secret_variable(text: str) -> bool:
+    """Whether `text` references a secret-named variable."""
+    return any(SECRET_VARIABLE.search(m.group(1)) for m in ENV_REF.finditer(text))
 
 
 def origin_of(origins: Origins, location: str) -> str | None:

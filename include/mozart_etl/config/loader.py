@@ -27,6 +27,7 @@ from mozart_etl.config.environments import (
     Origins,
     merge_environments,
     origin_of,
+    secret_variable_paths,
 )
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.config.paths import project_root, tenants_dir
@@ -60,6 +61,9 @@ class ResolvedTenant:
     config: TenantConfig
     env: Environment
     origins: Origins
+    secret_paths: frozenset[str] = frozenset()
+    """Settings whose value came from a secret-named variable (masked by
+    `mozart config`, whatever the setting's name)."""
 
 
 def resolve_tenant(
@@ -89,7 +93,12 @@ def resolve_tenant(
         raise ConfigError(
             _format_errors(path, substituted, exc, merged.origins), tenant=tenant_id
         ) from exc
-    return ResolvedTenant(config=config, env=merged.env, origins=merged.origins)
+    return ResolvedTenant(
+        config=config,
+        env=merged.env,
+        origins=merged.origins,
+        secret_paths=secret_variable_paths(merged.data),
+    )
 
 
 def _substitute_env(node: Any, path: Path, tenant_id: str) -> Any:

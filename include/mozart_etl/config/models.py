@@ -232,6 +232,8 @@ class TrinoConfig(FrozenModel):
     http_scheme: Literal["http", "https"] = "http"
     conn_id: str | None = None
 
+    _unset_if_blank = field_validator("conn_id", mode="before")(_blank_to_none)
+
 
 class DbtConfig(FrozenModel):
     """How the tenant's dbt project runs; the target is the only engine switch."""

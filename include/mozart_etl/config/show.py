@@ -1,4 +1,6 @@
-"""`mozart config`: a tenant's resolved configuration as YAML, secrets masked.
+"""`mozart config`: a tenant's resolved configuration as YAML, secrets masked:
+SecretStr fields, secret-named keys, passwords in URIs, and any value that
+came from a secret-named variable (`${…_TOKEN}`, `${…_PASSWORD}` …).
 
 Models print in schema order, free-form mappings (params, options, vars) in
 key order, so the output is stable. Every value that does not come from the
@@ -30,8 +32,30 @@ def render_config(resolved: ResolvedTenant) -> str:
         f"# tenant {config.tenant_id}, environment {resolved.env}",
         "# no comment: from tenant.yaml or the schema's default",
     ]
-    _emit(_plain(config), "", 0, resolved.origins, lines)
+    shown = _masked_paths(_plain(config), "", resolved.secret_paths)
+    _emit(shown, "", 0, resolved.origins, lines)
     return "\n".join(lines) + "\n"
+
+
+def _masked_paths(node: Any, path: str, secret_paths: frozenset[str]) -> Any:
+    """`node` with every value at a path in `secret_paths` (one read from a
+    secret-named variable: an `owner:` from `${OWNER_TOKEN}` too) as `***`.
+    Paths are those of the emitted YAML: `key.sub`, `list[name]`, `list[0]`."""
+    if path in secret_paths:
+        return MASK
+    if isinstance(node, dict):
+        return {
+            key: _masked_paths(value, f"{path}.{key}" if path else key, secret_paths)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        masked = []
+        for index, item in enumerate(node):
+            named = isinstance(item, dict) and isinstance(item.get("name"), str)
+            label = item["name"] if named else index
+            masked.append(_masked_paths(item, f"{path}[{label}]", secret_paths))
+        return masked
+    return node
 
 
 def _plain(value: Any, key: str = "") -> Any:

@@ -24,7 +24,6 @@ from cosmos import (
     RenderConfig,
 )
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
-from cosmos.profiles import TrinoLDAPProfileMapping
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
@@ -39,6 +38,7 @@ from mozart_etl.dbt.project import (
 from mozart_etl.errors import ConfigError
 from mozart_etl.factory.asset_events import record_mart_event
 from mozart_etl.factory.dbt_layer import DbtLayerOperator
+from mozart_etl.factory.trino_profile import TrinoConnectionProfileMapping
 from mozart_etl.run_vars import RunVars
 
 # The dbt installed beside this interpreter, whatever the worker's PATH says.
@@ -93,17 +93,18 @@ def _load_mode() -> LoadMode:
 
 
 def profile_config(tenant: TenantConfig) -> ProfileConfig:
-    """The shared profiles.yml, or for Trino with `conn_id` an Airflow connection.
+    """The shared profiles.yml, or for Trino with `conn_id` an Airflow connection
+    (host, port, user and whichever auth it carries: factory/trino_profile.py).
 
     Cosmos's Trino mappings need `database` and `schema` in profile_args, and
-    `http_scheme` explicitly (it is not read from the connection).
+    `http_scheme` explicitly (the connection's extra `protocol` wins).
     """
     trino = tenant.dbt.trino
     if tenant.dbt.target == DbtTarget.TRINO and trino is not None and trino.conn_id:
         return ProfileConfig(
             profile_name="mozart",
             target_name="trino",
-            profile_mapping=TrinoLDAPProfileMapping(
+            profile_mapping=TrinoConnectionProfileMapping(
                 conn_id=trino.conn_id,
                 profile_args={
                     "database": trino.catalog,
