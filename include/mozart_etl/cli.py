@@ -49,9 +49,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Generate dbt sources, mart contracts and mapped models from tenant.yaml;
-    `--check` only reports stale files."""
+    """Generate dbt sources, mart contracts and mapped models from tenant.yaml,
+    and the dbt project's fixed files where a tenant lacks them (never
+    overwritten); `--check` only reports stale or missing files."""
     from mozart_etl.dbt.mapping import stale_generated
+    from mozart_etl.dbt.project import project_files
     from mozart_etl.dbt.sources import generated_files, sync_file
 
     stale = 0
@@ -59,6 +61,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if entry.error is not None:
             return 1
         folder, tenant = entry.folder, entry.valid_config()
+        for path, content in project_files(folder, tenant.tenant_id).items():
+            if path.exists():
+                continue
+            stale += 1
+            if not args.check:
+                sync_file(path, content, check=False)
+            verb = "is missing" if args.check else "written"
+            log.info("tenant %s: %s %s", tenant.tenant_id, path, verb)
         wanted = generated_files(folder, tenant)
         for path, content in wanted.items():
             if not sync_file(path, content, check=args.check):

@@ -9,15 +9,14 @@ from pathlib import Path
 
 from mozart_etl.config.loader import load_tenant, tenants_dir
 from mozart_etl.config.models import TENANT_ID_PATTERN
+from mozart_etl.dbt.project import TEMPLATE_TENANT, TENANT_ID_PLACEHOLDER
 from mozart_etl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDER = "__TENANT_ID__"
 UPPER_PLACEHOLDER = "__TENANT_ID_UPPER__"
 """The id in upper case: Airflow reads a connection from the environment as
 `AIRFLOW_CONN_<CONN_ID IN UPPER CASE>`, and a lower-case name is never read."""
-TEMPLATE = "_template"
 _GENERATED = shutil.ignore_patterns("target", "dbt_packages", "logs")
 
 
@@ -33,12 +32,14 @@ def new_tenant(tenant_id: str, root: Path | None = None) -> Path:
     target = root / tenant_id
     if target.exists():
         raise ConfigError(f"{target} already exists", tenant=tenant_id)
-    shutil.copytree(root / TEMPLATE, target, ignore=_GENERATED)
+    shutil.copytree(root / TEMPLATE_TENANT, target, ignore=_GENERATED)
     for path in target.rglob("*"):
         if path.is_file():
             text = path.read_text(encoding="utf-8")
             text = text.replace(UPPER_PLACEHOLDER, tenant_id.upper())
-            path.write_text(text.replace(PLACEHOLDER, tenant_id), encoding="utf-8")
+            path.write_text(
+                text.replace(TENANT_ID_PLACEHOLDER, tenant_id), encoding="utf-8"
+            )
     tenant = load_tenant(target)
     log.info("tenant %s scaffolded in %s", tenant.tenant_id, target)
     return target

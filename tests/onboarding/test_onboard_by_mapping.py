@@ -258,19 +258,13 @@ tables:
         updated_at: UPD_DTTM
 """
 
-# The dbt project's two fixed files (no models): what `mozart new-tenant`
-# copies from tenants/_template.
-DBT_FILES = ("dbt_project.yml", "packages.yml")
-
 
 def _write_tenant(tenants: Path, database: str) -> Path:
+    """The tenant as its engineer writes it: tenant.yaml and nothing else
+    (`mozart sync` adds the dbt project's fixed files)."""
     folder = tenants / TENANT
-    (folder / "dbt").mkdir(parents=True)
+    folder.mkdir(parents=True)
     (folder / "tenant.yaml").write_text(TENANT_YAML.replace("__DATABASE__", database))
-    template = ROOT / "tenants" / "_template" / "dbt"
-    for name in DBT_FILES:
-        text = (template / name).read_text().replace("__TENANT_ID__", TENANT)
-        (folder / "dbt" / name).write_text(text)
     return folder
 
 
@@ -295,12 +289,15 @@ def test_a_legacy_plant_onboarded_by_tenant_yaml_alone(
     write_source(mysql_db, plant, day_end(DAYS[0]))
     tenants = tmp_path / "tenants"
     folder = _write_tenant(tenants, mysql_db)
-    assert not list(folder.rglob("*.sql"))
+    assert [p.name for p in folder.rglob("*") if p.is_file()] == ["tenant.yaml"]
 
     with caplog.at_level(logging.INFO, logger="mozart"):
         assert _mozart(tenants, "validate")[0] == 0, caplog.text
+        assert _mozart(tenants, "sync", "--check")[0] == 1, "dbt project missing"
         assert _mozart(tenants, "sync")[0] == 0, caplog.text
         assert _mozart(tenants, "sync", "--check")[0] == 0, caplog.text
+        project = (folder / "dbt" / "dbt_project.yml").read_text()
+        assert f"name: {TENANT}" in project
         code, report = _mozart(tenants, "check", TENANT)
         assert code == 0, report
         assert _mozart(tenants, "manifests")[0] == 0, caplog.text
