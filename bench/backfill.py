@@ -62,18 +62,18 @@ def _deployment(home: Path) -> tuple[Any, Any, Any]:
     os.environ["MOZART_HOME"] = str(home)
     from mozart_etl.config.loader import load_tenant
     from mozart_etl.factory.connections import source_connector
-    from mozart_etl.factory.tasks import _prepare_local_stores
+    from mozart_etl.factory.tasks import prepare_local_stores
     from mozart_etl.load.catalog import open_catalog
 
     tenant = load_tenant(ROOT / "tenants" / "demo")
-    _prepare_local_stores(tenant)
+    prepare_local_stores(tenant)
     return tenant, open_catalog(tenant), source_connector(tenant)
 
 
 def _run(home: Path, day: Any, at: datetime, run_id: str) -> dict[str, int]:
     """One run's sync of every table; rows each table's extract read."""
-    from mozart_etl.calendar import production_day
-    from mozart_etl.lake import Lake, latest_manifest
+    from mozart_etl.core.calendar import production_day
+    from mozart_etl.core.lake import Lake, latest_manifest
     from mozart_etl.pipeline import stages
 
     tenant, catalog, connector = _deployment(home)
@@ -99,7 +99,7 @@ def _history_days() -> list[Any]:
 
 
 def _end(day: Any) -> datetime:
-    from mozart_etl.calendar import production_day
+    from mozart_etl.core.calendar import production_day
     from mozart_etl.demo.generate import TENANT_TZ
 
     return production_day(day, TENANT_TZ).end

@@ -126,7 +126,7 @@ def ours(database: str, table: str, workdir: str) -> int:
     from mozart_etl.config.models import TenantConfig
 
     task_starts()
-    from mozart_etl.calendar import production_day
+    from mozart_etl.core.calendar import production_day
     from mozart_etl.extract.connectors import Credentials, connector_for
     from mozart_etl.extract.extractor import extract_table
 

@@ -55,7 +55,7 @@ def _tenant(home: Path, mode: str) -> Any:
 
 
 def _extract(tenant: Any) -> dict[str, Any]:
-    from mozart_etl.calendar import production_day
+    from mozart_etl.core.calendar import production_day
     from mozart_etl.demo.generate import DEMO_DAY
     from mozart_etl.extract.connectors import Credentials, connector_for
     from mozart_etl.extract.extractor import extract_table
@@ -88,7 +88,7 @@ def _floor(manifest: dict[str, Any], target: str) -> dict[str, float]:
 
 
 def _ours(tenant: Any, manifest: dict[str, Any]) -> dict[str, float]:
-    from mozart_etl.lake import ExtractManifest
+    from mozart_etl.core.lake import ExtractManifest
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.load.iceberg import load_partition
 

@@ -81,7 +81,7 @@ def _tenant(home: Path, source: dict[str, Any] | None = None) -> Any:
 
 
 def _extract(tenant: Any, extract_id: str | None = None) -> dict[str, Any]:
-    from mozart_etl.calendar import production_day
+    from mozart_etl.core.calendar import production_day
     from mozart_etl.demo.generate import DEMO_DAY
     from mozart_etl.extract.connectors import Credentials, connector_for
     from mozart_etl.extract.extractor import extract_table
@@ -99,8 +99,8 @@ def _extract(tenant: Any, extract_id: str | None = None) -> dict[str, Any]:
 
 
 def _ours(tenant: Any, manifest: dict[str, Any]) -> dict[str, Any]:
-    from mozart_etl.errors import ValidationFailed
-    from mozart_etl.lake import ExtractManifest, Lake
+    from mozart_etl.core.errors import ValidationFailed
+    from mozart_etl.core.lake import ExtractManifest, Lake
     from mozart_etl.validate.validator import ValidationReport, validate_extract
 
     extract = ExtractManifest.model_validate(manifest)
@@ -173,7 +173,7 @@ def _triple(tenant: Any, manifest: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from mozart_etl.lake import ExtractedFile, ExtractManifest, Lake
+    from mozart_etl.core.lake import ExtractedFile, ExtractManifest, Lake
 
     source = ExtractManifest.model_validate(manifest)
     lake = Lake(tenant)
@@ -207,7 +207,7 @@ def _clean(tenant: Any, manifest: dict[str, Any]) -> dict[str, Any]:
     every rule."""
     import pyarrow.parquet as pq
 
-    from mozart_etl.lake import ExtractedFile, ExtractManifest, Lake
+    from mozart_etl.core.lake import ExtractedFile, ExtractManifest, Lake
     from mozart_etl.validate.validator import read_accepted, validate_extract
 
     source = ExtractManifest.model_validate(manifest)

@@ -40,11 +40,11 @@ def run_demo(mode: str, home: str) -> dict:
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
 
-    from mozart_etl.calendar import production_day
     from mozart_etl.config.loader import load_tenant, tenants_dir
+    from mozart_etl.core.calendar import production_day
+    from mozart_etl.core.run_vars import RunVars
     from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
     from mozart_etl.demo.run import run_tenant_day
-    from mozart_etl.run_vars import RunVars
 
     tenant = load_tenant(tenants_dir() / "demo")
     generate_demo_source(Path(tenant.source.database))

@@ -29,7 +29,7 @@ EXTRA_TABLES = 4  # on top of the template's 6 standard MES tables → 10
 
 def _prototype(workdir: Path) -> Path:
     """One 10-table tenant with its dbt project and manifest, built once."""
-    from mozart_etl.cli import main
+    from mozart_etl.ops.cli import main
 
     tenants = workdir / "tenants"
     shutil.copytree(ROOT / "tenants" / "_template", tenants / "_template")

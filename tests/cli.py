@@ -12,7 +12,7 @@ import sys
 
 def run_mozart(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mozart_etl.cli", *args],
+        [sys.executable, "-m", "mozart_etl.ops.cli", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -19,12 +19,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mozart_etl.calendar import ProductionDay, production_day
 from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.core.calendar import ProductionDay, production_day
+from mozart_etl.core.lake import ExtractedFile, ExtractManifest, Lake
 from mozart_etl.extract.query import Window
 from mozart_etl.extract.types import arrow_schema
-from mozart_etl.lake import ExtractedFile, ExtractManifest, Lake
 
 TENANT_ID = "acme"
 TIMEZONE = "Asia/Seoul"
@@ -351,7 +351,7 @@ def run_vars_xcom(
 ) -> dict[str, str]:
     """The first task's XCom for production day `day` of `tenant` (what the
     later tasks, publish included, receive as `day_vars`)."""
-    from mozart_etl.run_vars import RunVars
+    from mozart_etl.core.run_vars import RunVars
 
     schedule = tenant.schedule
     window = production_day(day, schedule.timezone, schedule.day_start_hour)

@@ -1,4 +1,4 @@
-"""`mozart_etl.identifiers`: a quoted name reads back as the same name in the
+"""`mozart_etl.core.identifiers`: a quoted name reads back as the same name in the
 engines we write SQL for by hand (DuckDB, SQLite), whatever it holds."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sqlite3
 import duckdb
 import pytest
 
-from mozart_etl.identifiers import qualified_name, quote_identifier
+from mozart_etl.core.identifiers import qualified_name, quote_identifier
 
 AWKWARD = ['lot "A"', "select", "a.b", "Mixed Case", 'x"; DROP TABLE t; --', "설비"]
 

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.lake import Lake
-from mozart_etl.parquet import ROW_GROUP_BYTES, RollingParquetWriter
+from mozart_etl.core.lake import Lake
+from mozart_etl.core.parquet import ROW_GROUP_BYTES, RollingParquetWriter
 from tests.helpers import table_dict, tenant_dict
 
 ROWS = 1_000

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from mozart_etl.progress import Progress, human_bytes
+from mozart_etl.core.progress import Progress, human_bytes
 
 
 def test_progress_logs_rows_rate_and_bytes(caplog: pytest.LogCaptureFixture) -> None:

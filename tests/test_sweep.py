@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from mozart_etl.cli import main
-from mozart_etl.lake import MANIFEST, ExtractManifest, Lake
+from mozart_etl.core.lake import MANIFEST, ExtractManifest, Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import load_partition
-from mozart_etl.sweep import sweep_tenant
+from mozart_etl.ops.cli import main
+from mozart_etl.ops.sweep import sweep_tenant
 from tests.helpers import make_tenant, seoul_day, table_dict, write_extract
 
 DAY = date(2026, 11, 15)

@@ -24,16 +24,16 @@ from typing import Any
 
 import duckdb
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.run_vars import RunVars
 from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.runner import invoke_dbt, scoped_environ
 from mozart_etl.factory.connections import source_connector
-from mozart_etl.factory.tasks import _prepare_local_stores
+from mozart_etl.factory.tasks import prepare_local_stores
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.pipeline import stages
-from mozart_etl.run_vars import RunVars
 from tests.e2e.marts import MARTS
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Deployment:
             window = production_day(
                 day, tenant.schedule.timezone, tenant.schedule.day_start_hour
             )
-            _prepare_local_stores(tenant)  # the DAG's first task does this
+            prepare_local_stores(tenant)  # the DAG's first task does this
             catalog = open_catalog(tenant)
             connector = source_connector(tenant)
             stages.sync_run(

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mozart_etl.core.lake import Lake, latest_manifest
 from mozart_etl.dbt.project import manifest_path
 from mozart_etl.demo.generate import DEMO_DAY
-from mozart_etl.lake import Lake, latest_manifest
 from tests.browser.conftest import ROOT, LiveDemo
 
 DEMO = ROOT / "tenants" / "demo"

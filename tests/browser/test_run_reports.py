@@ -9,8 +9,8 @@ import io
 from contextlib import redirect_stdout
 from typing import Any
 
-from mozart_etl.cli import main
 from mozart_etl.demo.generate import DEMO_DAY
+from mozart_etl.ops.cli import main
 from tests.browser.conftest import ROOT, LiveDemo
 
 SYNC_SECTIONS = {"extract", "validate", "transform", "load", "reconcile", "resumed"}

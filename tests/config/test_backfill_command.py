@@ -13,8 +13,8 @@ import pytest
 from airflow.timetables.base import DataInterval, TimeRestriction
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from mozart_etl.calendar import production_day_of
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.calendar import production_day_of
 from mozart_etl.pipeline.backfill import backfill_bounds, backfill_command
 from tests.cli import run_mozart
 from tests.helpers import make_tenant, table_dict

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant, resolve_tenant
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
+from mozart_etl.ops.cli import main
 from tests.helpers import table_dict, tenant_dict
 
 ROOT = Path(__file__).resolve().parents[2]

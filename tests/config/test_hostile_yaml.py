@@ -22,7 +22,7 @@ from mozart_etl.config.bounded_yaml import (
     check_yaml_bounds,
 )
 from mozart_etl.config.loader import load_tenant
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_YAML = ROOT / "tenants" / "demo" / "tenant.yaml"

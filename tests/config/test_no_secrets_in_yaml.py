@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mozart_etl.cli import main
 from mozart_etl.config.environments import reads_secret_variable
+from mozart_etl.ops.cli import main
 from tests.helpers import table_dict, tenant_dict
 
 ROOT = Path(__file__).resolve().parents[2]

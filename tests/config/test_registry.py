@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mozart_etl.cli import main as mozart
 from mozart_etl.config.registry import load_all, valid_tenant
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG, build_tenant_dags
+from mozart_etl.ops.cli import main as mozart
 from tests.cli import run_mozart
 from tests.helpers import table_dict, tenant_dict
 

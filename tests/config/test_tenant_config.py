@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from mozart_etl.cli import main as mozart
 from mozart_etl.config.constants import ColumnType, LoadMode, Severity, SourceType
 from mozart_etl.config.loader import load_tenant, project_root
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
+from mozart_etl.ops.cli import main as mozart
 from mozart_etl.validate.rules.range import RangeRule
 from tests.helpers import sqlite_source, table_dict, tenant_dict
 

@@ -13,7 +13,7 @@ import yaml
 
 from mozart_etl.config.isolation import tenant_pool
 from mozart_etl.config.loader import load_tenant, project_root
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.factory.dag_factory import (
     SHAPE_VAR,
     STAGES_SHAPE,

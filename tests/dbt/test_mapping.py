@@ -18,11 +18,11 @@ import pytest
 import sqlglot
 from pydantic import ValidationError
 
-from mozart_etl.cli import main as mozart
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.mapping import MartMapping
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.dbt.mapping import generated_models, render_staging
-from mozart_etl.errors import ConfigError
+from mozart_etl.ops.cli import main as mozart
 
 ROOT = Path(__file__).resolve().parents[2]
 ACME = ROOT / "tenants" / "acme"

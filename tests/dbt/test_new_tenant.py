@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from airflow.models.dagbag import DagBag
 
-from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.factory.assets import mart_asset
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG, SHAPE_VAR, STAGES_SHAPE
+from mozart_etl.ops.cli import main
 from tests.cli import run_mozart
 
 ROOT = Path(__file__).resolve().parents[2]

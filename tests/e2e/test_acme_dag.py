@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 import pyarrow.parquet as pq
 import pytest
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.lake import Lake, latest_manifest
 from mozart_etl.demo.acme import (
     ACME_DAY_START_HOUR,
     ACME_DST_DAY,
@@ -30,7 +31,6 @@ from mozart_etl.demo.acme import (
     write_acme_source,
 )
 from mozart_etl.demo.run import run_tenant_day
-from mozart_etl.lake import Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.versions import live_rows
 from tests.e2e.acme_source import read_acme_source

@@ -17,6 +17,7 @@ import pytest
 from airflow.models.dagbag import DagBag
 
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.core.lake import Lake, latest_manifest
 from mozart_etl.demo.generate import (
     DEMO_DAY,
     TENANT_TZ,
@@ -24,7 +25,6 @@ from mozart_etl.demo.generate import (
     generate_demo_source,
 )
 from mozart_etl.demo.run import run_tenant_day
-from mozart_etl.lake import Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.versions import is_versioned, live_rows
 from tests.e2e.asof_oracle import mart_differences, perceived_marts

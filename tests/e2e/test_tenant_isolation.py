@@ -14,7 +14,6 @@ import pytest
 import yaml
 from airflow.models.dagbag import DagBag
 
-from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.demo.run import run_tenant_day
@@ -24,6 +23,7 @@ from mozart_etl.factory.dag_factory import (
     STAGES_SHAPE,
     TABLES_SHAPE,
 )
+from mozart_etl.ops.cli import main
 from tests.cli import run_mozart
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.oracle import oracledb
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.core.lake import Lake
 from mozart_etl.extract.connectors import (
     CONNECTORS,
     Credentials,
@@ -20,7 +21,6 @@ from mozart_etl.extract.connectors import (
 )
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.extract.query import build_select
-from mozart_etl.lake import Lake
 from tests.helpers import day_window, make_tenant, seoul_day, table_dict, utc
 
 DAY = date(2026, 11, 15)

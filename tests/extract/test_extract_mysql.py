@@ -18,11 +18,11 @@ import sqlalchemy as sa
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import SourceError
+from mozart_etl.core.errors import SourceError
+from mozart_etl.core.lake import Lake
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.extract.query import Window
-from mozart_etl.lake import Lake
 from tests.helpers import (
     KST,
     MYSQL_HOST,

@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from mozart_etl.config.constants import SourceType
-from mozart_etl.errors import SourceError
+from mozart_etl.core.errors import SourceError
 from mozart_etl.extract.connectors import Credentials, connector_for, pg_copy
 from mozart_etl.extract.connectors.pg_copy import (
     CLIENT_SETTING,
-    _CopyStream,
+    CopyStream,
     copy_statement,
     psql_invocation,
 )
@@ -134,7 +134,7 @@ def test_copy_stream_notices_any_escape_in_any_block(
     """Only a stream with an escape pays for unescaping; one that has an escape
     must never be missed, even when a block ends between its two characters."""
     chunks = iter([*blocks, b""])
-    stream = _CopyStream(lambda size: next(chunks))
+    stream = CopyStream(lambda size: next(chunks))
     while stream.read(1 << 20):
         pass
     assert stream.saw_backslash is escaped

@@ -14,14 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mozart_etl.calendar import ProductionDay, production_day
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import SourceError
+from mozart_etl.core.calendar import ProductionDay, production_day
+from mozart_etl.core.errors import SourceError
+from mozart_etl.core.lake import MANIFEST, ExtractManifest, Lake, latest_manifest
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.extract.query import Window
-from mozart_etl.lake import MANIFEST, ExtractManifest, Lake, latest_manifest
 from tests.helpers import (
     TYPED_ROWS,
     assert_typed_roundtrip,

@@ -31,10 +31,10 @@ import sqlalchemy as sa
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import SourceValueTooLarge
+from mozart_etl.core.errors import SourceValueTooLarge
 from mozart_etl.extract.connectors import Connector, Credentials, connector_for
 from mozart_etl.extract.connectors.base import MAX_VALUE_SETTING, ValueTooLargeError
-from mozart_etl.extract.connectors.pg_copy import CLIENT_SETTING, _CopyStream
+from mozart_etl.extract.connectors.pg_copy import CLIENT_SETTING, CopyStream
 from mozart_etl.extract.extractor import extract_table
 from tests.helpers import (
     MYSQL_HOST,
@@ -363,9 +363,9 @@ def test_sqlite_value_over_the_maximum_is_refused_by_name(
 
 
 def _reads(chunks: list[bytes]) -> list[bytes]:
-    """What pyarrow gets from `_CopyStream` over these pipe reads."""
+    """What pyarrow gets from `CopyStream` over these pipe reads."""
     pending = iter([*chunks, b""])
-    stream = _CopyStream(lambda size: next(pending), ["id", "note", "tail"], 10 * MB)
+    stream = CopyStream(lambda size: next(pending), ["id", "note", "tail"], 10 * MB)
     out = []
     while block := stream.read(MB):
         out.append(bytes(block))
@@ -395,7 +395,7 @@ def test_a_stream_of_whole_rows_passes_unchanged() -> None:
 def test_the_limit_names_the_column_of_the_long_value() -> None:
     row = b"7\tshort\t" + b"y" * (3 * MB) + b"\n"
     pending = iter([row[i : i + MB] for i in range(0, len(row), MB)] + [b""])
-    stream = _CopyStream(lambda size: next(pending), ["id", "note", "tail"], 2 * MB)
+    stream = CopyStream(lambda size: next(pending), ["id", "note", "tail"], 2 * MB)
 
     with pytest.raises(ValueTooLargeError) as caught:
         while stream.read(MB):

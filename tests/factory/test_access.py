@@ -15,7 +15,7 @@ import yaml
 
 from mozart_etl.config.loader import load_tenant, project_root
 from mozart_etl.config.models import AccessConfig
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.factory.access import (
     DAG_OPERATE,
     DAG_READ,

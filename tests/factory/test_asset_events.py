@@ -9,14 +9,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TrinoConfig
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.run_vars import RunVars
 from mozart_etl.factory.asset_events import mart_event_extra
 from mozart_etl.factory.assets import mart_asset, raw_asset
 from mozart_etl.factory.dag_factory import build_tenant_dag
-from mozart_etl.run_vars import RunVars
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_VARS = RunVars.of(production_day(date(2026, 11, 19), "Asia/Seoul"), "2026-11-W47V")

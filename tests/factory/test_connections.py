@@ -16,9 +16,9 @@ import sqlalchemy as sa
 import yaml
 from airflow.sdk._shared.secrets_masker import redact
 
-from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.factory.connections import source_connector
+from mozart_etl.ops.cli import main
 from tests.conftest import POSTGRES_DSN
 from tests.helpers import table_dict, tenant_dict
 

@@ -17,7 +17,7 @@ def test_the_first_task_creates_the_sql_catalog_tables(tmp_path: Path) -> None:
     database = tenant.iceberg.catalog.uri.removeprefix("sqlite:///")
     assert not Path(database).exists()
 
-    tasks._prepare_local_stores(tenant)
+    tasks.prepare_local_stores(tenant)
 
     with sqlite3.connect(database) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}

@@ -7,8 +7,8 @@ import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from mozart_etl.calendar import production_day
-from mozart_etl.run_vars import DAY_TASK_ID, RunVars
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.run_vars import DAY_TASK_ID, RunVars
 
 ROOT = Path(__file__).resolve().parents[2]
 

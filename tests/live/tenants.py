@@ -150,7 +150,7 @@ def _write_config(folder: Path, config: dict[str, Any]) -> None:
 
 def _mozart(*args: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mozart_etl.cli", *args],
+        [sys.executable, "-m", "mozart_etl.ops.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "MOZART_PROJECT_ROOT": str(ROOT)},

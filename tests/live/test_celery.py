@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mozart_etl.calendar import production_day
+from mozart_etl.core.calendar import production_day
 from mozart_etl.demo.generate import SourceSummary
 from tests.live.content import live_raw_rows
 from tests.live.harness import TIMINGS, AirflowServices

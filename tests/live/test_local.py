@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.lake import Lake
 from mozart_etl.demo.generate import SourceSummary
 from mozart_etl.factory.dag_factory import SHAPE_VAR, TABLES_SHAPE
-from mozart_etl.lake import Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.pipeline.resume import RunMarkers
 from tests.live.content import fingerprints, live_raw_rows

@@ -29,7 +29,7 @@ from pyiceberg.types import (
 )
 
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.lake import Lake
+from mozart_etl.core.lake import Lake
 from mozart_etl.load import iceberg
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import (

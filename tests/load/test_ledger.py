@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import ValidationFailed
-from mozart_etl.lake import Lake
+from mozart_etl.core.errors import ValidationFailed
+from mozart_etl.core.lake import Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import LoadResult
 from mozart_etl.load.ledger import (

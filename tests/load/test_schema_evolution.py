@@ -20,10 +20,10 @@ from pyiceberg.table import Table
 from pyiceberg.types import DecimalType, DoubleType, FloatType, IntegerType, LongType
 
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.core.errors import LoadRejected
+from mozart_etl.core.lake import ExtractManifest, Lake
 from mozart_etl.dbt.iceberg_source import raw_dataset
-from mozart_etl.errors import LoadRejected
 from mozart_etl.extract.types import arrow_schema
-from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import LoadResult, load_partition
 from mozart_etl.load.schema import SchemaChangeRefused, promotes

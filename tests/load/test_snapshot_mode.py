@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TableConfig
-from mozart_etl.credentials import Credentials
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.credentials import Credentials
+from mozart_etl.core.lake import Lake
 from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.extract.connectors import connector_for
 from mozart_etl.extract.extractor import extract_table
-from mozart_etl.lake import Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import LoadResult, load_partition
 from mozart_etl.load.snapshot import SnapshotConflict

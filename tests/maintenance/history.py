@@ -33,7 +33,7 @@ from pyiceberg.catalog import Catalog
 
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.lake import ExtractManifest
+from mozart_etl.core.lake import ExtractManifest
 from mozart_etl.load.iceberg import load_partition
 from mozart_etl.load.ledger import load_and_record
 from tests.helpers import Row, seoul_day, table_dict, tenant_dict, write_extract

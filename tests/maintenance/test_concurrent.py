@@ -29,7 +29,7 @@ from pyiceberg.catalog import Catalog
 
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.load.catalog import open_catalog
-from mozart_etl.sweep import _referenced
+from mozart_etl.ops.sweep import referenced_files
 from tests.maintenance import history
 
 RACES = int(os.environ.get("MOZART_MAINTENANCE_RACES", "4"))
@@ -199,7 +199,7 @@ def test_a_load_beside_compaction_loses_nothing(tmp_path: Path, pair: Pair) -> N
             assert raced_rows.num_rows == expected.num_rows, (race, name, outcomes)
             assert raced_rows.equals(expected), (race, name)
             table = catalog.load_table((tenant.raw_namespace, name))
-            referenced = {p for p in _referenced(table) if p.endswith(".parquet")}
+            referenced = {p for p in referenced_files(table) if p.endswith(".parquet")}
             assert _data_files_on_disk(catalog, tenant, name) == referenced, (
                 f"race {race}: a refused attempt left data files in {name}"
             )

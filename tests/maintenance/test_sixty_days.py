@@ -33,7 +33,7 @@ from mozart_etl.maintenance.run import (
     sweep_orphans,
 )
 from mozart_etl.maintenance.settings import MaintenanceSettings
-from mozart_etl.sweep import _referenced
+from mozart_etl.ops.sweep import referenced_files
 from tests.helpers import seoul_day
 from tests.maintenance import history
 from tests.maintenance.history import (
@@ -218,7 +218,7 @@ def test_sweep_removes_the_replaced_files_once_unreferenced(
         table = catalog.load_table((tenant.raw_namespace, name))
         data = Path(table.location().removeprefix("file://")) / "data"
         on_disk = {str(p) for p in data.rglob("*.parquet")}
-        assert on_disk == {p for p in _referenced(table) if p.endswith(".parquet")}
+        assert on_disk == {p for p in referenced_files(table) if p.endswith(".parquet")}
         assert raw_content(catalog, tenant, name).equals(
             maintained.content_before[name]
         )

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 import yaml
 
-from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import generate_demo_source
+from mozart_etl.ops.cli import main
 from tests.cli import run_mozart
 from tests.conftest import POSTGRES_DSN
 

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from mozart_etl.cli import build_parser, main
+from mozart_etl.ops.cli import build_parser, main
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

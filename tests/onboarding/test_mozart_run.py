@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.demo.generate import (
     DEMO_DAY,
     TENANT_TZ,
     DemoTimeline,
     generate_demo_source,
 )
-from mozart_etl.errors import ConfigError
+from mozart_etl.ops.cli import main
 from mozart_etl.ops.run_days import check_days, parse_days
 from tests.e2e.asof_oracle import perceived_marts
 from tests.e2e.marts import MARTS, assert_rows_equal, mart_rows

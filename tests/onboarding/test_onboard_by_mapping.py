@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from mozart_etl.cli import main as mozart
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.ops.cli import main as mozart
 from tests.e2e.marts import MARTS, assert_rows_equal, mart_rows
 from tests.e2e.test_master_data import _warehouse_rows
 from tests.onboarding.legacy_oracle import daily_marts, master_marts

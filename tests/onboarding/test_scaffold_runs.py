@@ -21,16 +21,16 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.errors import ValidationFailed
+from mozart_etl.core.lake import Lake, latest_manifest
 from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
 from mozart_etl.demo.run import run_tenant_day
 from mozart_etl.demo.to_postgres import copy_to_postgres
-from mozart_etl.errors import ValidationFailed
-from mozart_etl.lake import Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
+from mozart_etl.ops.scaffold import new_tenant
 from mozart_etl.pipeline.activity import day_has_data
-from mozart_etl.scaffold import new_tenant
 from mozart_etl.validate.validator import validate_extract
 from tests.cli import run_mozart
 from tests.conftest import POSTGRES_DSN

@@ -25,9 +25,9 @@ import pytest
 
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import LoadError, ValidationFailed
+from mozart_etl.core.errors import LoadError, ValidationFailed
+from mozart_etl.core.lake import Lake
 from mozart_etl.extract.connectors import Credentials, connector_for
-from mozart_etl.lake import Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.pipeline import stages
 from mozart_etl.pipeline.resume import RUNS_FOLDER, RunMarkers

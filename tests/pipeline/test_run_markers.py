@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.lake import Lake
+from mozart_etl.core.lake import Lake
 from mozart_etl.pipeline.resume import RunMarkers
 from tests.helpers import make_tenant, seoul_day, table_dict, write_extract
 

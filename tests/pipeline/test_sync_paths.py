@@ -21,11 +21,11 @@ import pyarrow.compute as pc
 import pymysql
 import pytest
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.credentials import Credentials
-from mozart_etl.errors import ReconcileMismatch
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.credentials import Credentials
+from mozart_etl.core.errors import ReconcileMismatch
 from mozart_etl.extract.connectors import connector_for
 from mozart_etl.load import iceberg
 from mozart_etl.load.catalog import open_catalog

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import ConfigError, PublishRejected
+from mozart_etl.core.errors import ConfigError, PublishRejected
 from mozart_etl.publish.postgres import PostgresTarget, publish_marts
 from tests.helpers import POSTGRES_HOST, POSTGRES_PORT, table_dict, tenant_dict
 

@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import PublishError, PublishRejected
+from mozart_etl.core.errors import PublishError, PublishRejected
 from mozart_etl.publish.postgres import PostgresTarget, publish_marts
 from tests.helpers import (
     POSTGRES_HOST,
@@ -325,7 +325,7 @@ def test_publish_config_shapes(tmp_path: Path) -> None:
 def test_an_airflow_connection_gives_the_target(
     tmp_path: Path, postgres_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mozart_etl.factory.tasks import _publish_target
+    from mozart_etl.factory.tasks import publish_target
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_APS_DB",
@@ -337,7 +337,7 @@ def test_an_airflow_connection_gives_the_target(
     via_conn = TenantConfig.model_validate(data, context={"base_dir": tmp_path})
     _write_marts(tenant.dbt.duckdb_path, _wip(D1), [])
 
-    target = _publish_target(via_conn)
+    target = publish_target(via_conn)
     result = publish_marts(via_conn, D1, target)
 
     assert (target.host, target.port, target.database, target.user) == (

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mozart_etl.calendar import production_day
+from mozart_etl.core.calendar import production_day
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun

@@ -17,7 +17,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import EXTRACT_PROPERTY
 from mozart_etl.load.ledger import read_ledger
-from mozart_etl.sweep import sweep_tenant
+from mozart_etl.ops.sweep import sweep_tenant
 from tests.reliability.chaos import Recorder, iceberg_orphans, raw_figures
 from tests.reliability.lots import (
     DAYS,

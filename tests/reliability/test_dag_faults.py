@@ -17,7 +17,7 @@ import duckdb
 import psycopg
 import pytest
 
-from mozart_etl.credentials import secret_forms
+from mozart_etl.core.credentials import secret_forms
 from mozart_etl.demo.generate import generate_demo_source
 from mozart_etl.demo.to_postgres import copy_to_postgres
 from mozart_etl.factory import tasks

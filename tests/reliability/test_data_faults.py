@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from mozart_etl.errors import LoadRejected, SourceValueRejected
-from mozart_etl.lake import ExtractManifest
+from mozart_etl.core.errors import LoadRejected, SourceValueRejected
+from mozart_etl.core.lake import ExtractManifest
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import load_partition
 from mozart_etl.load.ledger import read_ledger

@@ -68,7 +68,7 @@ def _run(tenant_id: str, *, only: str = ONLY, on_retry: Any = None) -> DagRun:
     staging task (the DAG object dag.test runs is the one changed here)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from mozart_etl.calendar import production_day
+    from mozart_etl.core.calendar import production_day
 
     dag = DagBag(dag_folder=str(ROOT / "dags")).dags[tenant_id]
     if on_retry is not None:

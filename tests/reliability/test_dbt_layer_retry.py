@@ -59,7 +59,7 @@ def _layer_nodes(folder: Path, layer: str) -> dict[str, dict[str, Any]]:
 def _run(tenant_id: str, on_retry: Any) -> DagRun:
     from airflow.dag_processing.dagbag import DagBag
 
-    from mozart_etl.calendar import production_day
+    from mozart_etl.core.calendar import production_day
 
     dag = DagBag(dag_folder=str(ROOT / "dags")).dags[tenant_id]
     dag.task_dict[TASK].on_retry_callback = [on_retry]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mozart_etl.errors import MozartError
-from mozart_etl.lake import Lake, latest_manifest
+from mozart_etl.core.errors import MozartError
+from mozart_etl.core.lake import Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
 from tests.helpers import table_dict, tenant_dict
 from tests.reliability.chaos import Recorder, lake_orphans, raw_figures

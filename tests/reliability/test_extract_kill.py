@@ -18,9 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mozart_etl.lake import MANIFEST, Lake, latest_manifest
+from mozart_etl.core.lake import MANIFEST, Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
-from mozart_etl.sweep import sweep_tenant
+from mozart_etl.ops.sweep import sweep_tenant
 from tests.helpers import postgres_source, table_dict, tenant_dict
 from tests.reliability.chaos import Recorder, lake_orphans, raw_figures
 from tests.reliability.pipeline import child_command, run_table, tenant_of, write_tenant
@@ -37,7 +37,7 @@ COLUMNS = [
 # could write its manifest before the test saw the N-th file).
 SMALL_FILES = """
 import runpy, sys, time
-from mozart_etl import parquet
+from mozart_etl.core import parquet
 from mozart_etl.extract import extractor
 full = extractor.extract_table
 extractor.extract_table = lambda *a, **k: full(*a, **{**k, "rows_per_file": 5_000})

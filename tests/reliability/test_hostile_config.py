@@ -24,7 +24,7 @@ from airflow.models.dagbag import DagBag
 
 from mozart_etl.config.bounded_yaml import MAX_ALIAS_NODES
 from mozart_etl.config.loader import load_tenant
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.factory.dag_factory import CONFIG_ERROR_TAG, build_tenant_dags
 from tests.cli import run_mozart
 from tests.config.test_hostile_yaml import alias_bomb

@@ -17,7 +17,7 @@ import pymysql
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from mozart_etl.errors import ConfigError, MozartError
+from mozart_etl.core.errors import ConfigError, MozartError
 from tests.helpers import mysql_source, postgres_source, table_dict, tenant_dict
 from tests.reliability.chaos import Recorder
 from tests.reliability.lots import DAYS

@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from mozart_etl.errors import SourceValueTooLarge
+from mozart_etl.core.errors import SourceValueTooLarge
+from mozart_etl.core.lake import Lake
 from mozart_etl.extract.connectors.base import MAX_VALUE_SETTING
-from mozart_etl.lake import Lake
 from mozart_etl.load.catalog import open_catalog
 from tests.extract.test_large_values import (
     BIG,

@@ -18,11 +18,11 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import LoadError
+from mozart_etl.core.errors import LoadError
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition
 from mozart_etl.load.versions import DELETED, VALID_FROM, live_rows
-from mozart_etl.sweep import sweep_tenant
+from mozart_etl.ops.sweep import sweep_tenant
 from tests.helpers import content_hash, make_tenant, seoul_day, table_dict, utc
 from tests.helpers import write_extract as write_lake_extract
 from tests.reliability.chaos import Recorder, iceberg_orphans, raw_figures

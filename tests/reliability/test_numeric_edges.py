@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from mozart_etl.errors import ReconcileMismatch, ValidationFailed
+from mozart_etl.core.errors import ReconcileMismatch, ValidationFailed
 from mozart_etl.factory import tasks
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.schema import SchemaChangeRefused

@@ -31,15 +31,15 @@ import pymysql
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from mozart_etl.errors import (
+from mozart_etl.core.errors import (
     MozartError,
     SourceAccessDenied,
     SourceError,
     SourceSchemaError,
 )
+from mozart_etl.core.lake import Lake
 from mozart_etl.factory.connections import source_connector
-from mozart_etl.lake import Lake
-from mozart_etl.load.reconcile import _source_figures
+from mozart_etl.load.reconcile import source_figures
 from tests.helpers import (
     MYSQL_HOST,
     MYSQL_PORT,
@@ -365,7 +365,7 @@ def test_reconcile_count_of_a_dropped_table_fails_at_once(
     # path, above); a transformed table's counts them: the count's own error.
     tenant = tenant_of(folder)
     with pytest.raises(SourceSchemaError) as counted:
-        _source_figures(
+        source_figures(
             tenant, tenant.table("notes"), source_connector(tenant), window=None
         )
     assert counted.value.terminal

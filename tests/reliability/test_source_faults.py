@@ -28,8 +28,8 @@ import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException
 
-from mozart_etl.errors import SourceError
-from mozart_etl.lake import Lake, latest_manifest
+from mozart_etl.core.errors import SourceError
+from mozart_etl.core.lake import Lake, latest_manifest
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.ledger import read_ledger
 from tests.helpers import (

@@ -29,10 +29,10 @@ from moto import settings as moto_settings
 from moto.server import ThreadedMotoServer
 
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.core.lake import Lake, s3_access
 from mozart_etl.dbt.runner import invoke_dbt
 from mozart_etl.extract.extractor import extract_table
 from mozart_etl.factory.connections import source_connector
-from mozart_etl.lake import Lake, s3_access
 from mozart_etl.load.catalog import catalog_properties, open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition
 from mozart_etl.validate.validator import accepted_rows, validate_extract
@@ -299,7 +299,7 @@ def test_the_server_refuses_other_keys(
 def test_a_missing_aws_connection_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mozart_etl.errors import ConfigError
+    from mozart_etl.core.errors import ConfigError
 
     monkeypatch.delenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", raising=False)
     tenant = load_tenant(_tenant_folder(tmp_path))

@@ -23,9 +23,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.lake import MANIFEST, Lake, latest_manifest
 from mozart_etl.extract.connectors import Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
-from mozart_etl.lake import MANIFEST, Lake, latest_manifest
 from mozart_etl.load.catalog import catalog_properties, open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition, raw_table_exists
 from mozart_etl.load.versions import DELETED, VALID_FROM
@@ -302,7 +302,7 @@ def test_tasks_register_the_lake_secret_key_with_the_masker(tmp_path: Path) -> N
     the request, Airflow's log masker must already know every form of it."""
     from airflow.sdk._shared.secrets_masker import redact
 
-    from mozart_etl.credentials import secret_forms
+    from mozart_etl.core.credentials import secret_forms
     from mozart_etl.factory import tasks
 
     secret = "lake-Secret-Only-Here-91d2"
@@ -321,7 +321,7 @@ def test_tasks_register_the_lake_secret_key_with_the_masker(tmp_path: Path) -> N
     forms = secret_forms(secret, user=ACCESS_KEY)
     assert all(form in redact(f"x {form} y") for form in forms)  # not known yet
 
-    tenant = tasks._load_tenant(folder)
+    tenant = tasks.load_task_tenant(folder)
 
     assert tenant.storage.s3 is not None
     for form in forms:

@@ -11,9 +11,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant, project_root
 from mozart_etl.config.models import SourceConfig, TenantConfig
+from mozart_etl.core.calendar import production_day
 from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
 from mozart_etl.demo.to_postgres import copy_to_postgres, main
 from mozart_etl.extract.connectors import Credentials, connector_for

@@ -28,8 +28,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.run_vars import RunVars
 from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.runner import invoke_dbt, scoped_environ
 from mozart_etl.demo.acme import (
@@ -41,7 +42,6 @@ from mozart_etl.demo.acme import (
 )
 from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.load.catalog import open_catalog
-from mozart_etl.run_vars import RunVars
 from tests.asof.harness import Deployment
 from tests.e2e.asof_oracle import day_end
 from tests.stack.trino_duckdb import compile_for_trino, run_trino_models, to_duckdb

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mozart_etl.cli import main
 from mozart_etl.config.loader import load_tenant
-from mozart_etl.errors import ConfigError
-from mozart_etl.scaffold import new_tenant
+from mozart_etl.core.errors import ConfigError
+from mozart_etl.ops.cli import main
+from mozart_etl.ops.scaffold import new_tenant
 from mozart_etl.transform.reference import check_transform_files
 from tests.helpers import table_dict, tenant_dict
 

@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 from airflow.models.dagbag import DagBag
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.lake import Lake
 from mozart_etl.demo.generate import DEMO_DAY, TENANT_TZ, generate_demo_source
 from mozart_etl.factory.dag_factory import SHAPE_VAR, STAGES_SHAPE, TABLES_SHAPE
-from mozart_etl.lake import Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.versions import DELETED, VALID_FROM, VERSION_COLUMNS
 from mozart_etl.pipeline.resume import RUNS_FOLDER

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import TransformFailed
+from mozart_etl.core.errors import TransformFailed
+from mozart_etl.core.lake import ExtractManifest, Lake
 from mozart_etl.extract.types import arrow_schema
-from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.ledger import load_and_record
 from mozart_etl.transform.importer import load_function

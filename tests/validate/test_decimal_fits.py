@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mozart_etl.errors import ValidationFailed
-from mozart_etl.lake import Lake
+from mozart_etl.core.errors import ValidationFailed
+from mozart_etl.core.lake import Lake
 from mozart_etl.validate.validator import ROW_COLUMN, validate_extract
 from tests.helpers import make_tenant, seoul_day, table_dict, write_extract
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ValidationFailed
-from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.core.errors import ValidationFailed
+from mozart_etl.core.lake import ExtractManifest, Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import load_partition
 from mozart_etl.validate.drift import converts, previous_manifest, promotes

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mozart_etl.cli import main as mozart
 from mozart_etl.config.constants import DriftPolicy
 from mozart_etl.config.loader import load_tenant
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
+from mozart_etl.ops.cli import main as mozart
 from tests.helpers import table_dict, tenant_dict
 
 COLUMNS = [

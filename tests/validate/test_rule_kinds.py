@@ -71,7 +71,8 @@ def test_docs_list_every_rule_kind() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["mozart_etl.calendar", "mozart_etl.validate.validator", *RULE_MODULES]
+    "module",
+    ["mozart_etl.core.calendar", "mozart_etl.validate.validator", *RULE_MODULES],
 )
 def test_a_rule_module_imports_first_in_a_fresh_process(module: str) -> None:
     """The config schema imports the rule registry, and the rule modules import

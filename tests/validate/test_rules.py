@@ -15,10 +15,10 @@ import pytest
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ConfigError, ValidationFailed
+from mozart_etl.core.errors import ConfigError, ValidationFailed
+from mozart_etl.core.lake import Lake
 from mozart_etl.extract.connectors import Credentials, connector_for
 from mozart_etl.extract.extractor import extract_table
-from mozart_etl.lake import Lake
 from mozart_etl.validate.validator import (
     FAILED_RULES_COLUMN,
     ROW_COLUMN,

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ValidationFailed
+from mozart_etl.core.errors import ValidationFailed
 from mozart_etl.validate.validator import ValidationReport, validate_extract
 from tests.helpers import Row, make_tenant, seoul_day, table_dict, utc, write_extract
 

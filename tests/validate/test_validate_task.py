@@ -14,8 +14,8 @@ from airflow.sdk.execution_time.context import set_current_context
 
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.lake import Lake
 from mozart_etl.factory.tasks import run_validate
-from mozart_etl.lake import Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.iceberg import AUDIT_COLUMNS, load_partition
 from mozart_etl.validate.validator import ValidationReport, read_accepted

@@ -26,7 +26,7 @@ from yaml.events import (
     ScalarEvent,
 )
 
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 
 MAX_TENANT_FILE_BYTES = 1024 * 1024
 """100 times the largest tenant.yaml in the repository (11 KB, 10 tables)."""

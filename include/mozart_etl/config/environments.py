@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mozart_etl.config.bounded_yaml import read_bounded_yaml
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 
 ENV_VAR = "MOZART_ENV"
 PLATFORM_FILE = "_platform.yaml"

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 
 
 class IsolationError(ConfigError):
@@ -113,7 +113,7 @@ def resolved_resource(setting: str, value: str) -> str:
 
 def lake_folder(tenant: TenantConfig) -> str:
     """The real folder of the tenant's lake files: `<lake_root>/<prefix>` as
-    mozart_etl.lake.Lake writes to, resolved (the prefix folder itself may be a
+    mozart_etl.core.lake.Lake writes to, resolved (the prefix folder itself may be a
     symlink into another tenant's)."""
     root = tenant.storage.lake_root.rstrip("/")
     return real_location(f"{root}/{tenant.lake_prefix}")

@@ -31,7 +31,7 @@ from mozart_etl.config.environments import (
 )
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.config.paths import project_root, tenants_dir
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 
 TENANT_FILE = "tenant.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")

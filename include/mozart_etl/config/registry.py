@@ -26,7 +26,7 @@ from pathlib import Path
 from mozart_etl.config.isolation import isolation_errors
 from mozart_etl.config.loader import TENANT_FILE, load_tenant, tenant_folders
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.transform.reference import check_transform_files
 
 log = logging.getLogger(__name__)

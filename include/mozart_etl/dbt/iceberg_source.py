@@ -35,7 +35,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
 from pyiceberg.manifest import FileFormat
 from pyiceberg.table import Table
 
-from mozart_etl.identifiers import qualified_name
+from mozart_etl.core.identifiers import qualified_name
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def catalog_config(config: dict[str, Any]) -> dict[str, Any]:
     the keys the load wrote it with, and no key ever sits in the profile or
     the task's environment."""
     from mozart_etl.config.models import S3Config
-    from mozart_etl.credentials import S3Access
+    from mozart_etl.core.credentials import S3Access
     from mozart_etl.factory.connections import aws_s3_access, rest_catalog_properties
 
     named = {key: str(config.get(key) or "") or None for key in CONNECTION_KEYS}

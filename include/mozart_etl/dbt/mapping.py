@@ -42,10 +42,10 @@ from mozart_etl.config.mapping import (
     staging_model_of,
 )
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.core.errors import ConfigError
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.dbt.contracts import product_standard, standard_staging
 from mozart_etl.dbt.project import tenant_dbt_dir
-from mozart_etl.errors import ConfigError
-from mozart_etl.identifiers import quote_identifier
 
 GENERATED_DIR = "_generated"
 LAYER_DIRS = ("staging", "marts")

@@ -11,9 +11,9 @@ from pathlib import Path
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import profiles_dir, tenant_dbt_dir
-from mozart_etl.errors import ConfigError
 
 # Offline rendering (compile) needs stand-ins for the run's values (never used
 # to build anything); parsing does not (mozart_core's `run_var`).

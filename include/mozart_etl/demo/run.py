@@ -15,8 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.loader import load_tenant, tenants_dir
+from mozart_etl.core.calendar import production_day
 from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.demo.summary import RunSummary, summarise_run
 from mozart_etl.ops.run_days import RunFailed, run_days

@@ -57,7 +57,7 @@ class RunSummary(BaseModel):
 def summarise_run(tenant: TenantConfig, day: date, state: str) -> RunSummary:
     import duckdb
 
-    from mozart_etl.lake import Lake, latest_manifest
+    from mozart_etl.core.lake import Lake, latest_manifest
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.load.versions import is_versioned, live_rows
 

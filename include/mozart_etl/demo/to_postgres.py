@@ -28,8 +28,8 @@ from psycopg import sql
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.loader import load_tenant, tenants_dir
 from mozart_etl.config.models import ColumnConfig, TableConfig
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.demo.generate import generate_demo_source
-from mozart_etl.identifiers import quote_identifier
 
 log = logging.getLogger(__name__)
 

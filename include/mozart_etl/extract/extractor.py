@@ -19,14 +19,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from mozart_etl.calendar import ProductionDay
 from mozart_etl.config.models import KEY_SCAN, TableConfig, TenantConfig
-from mozart_etl.errors import (
+from mozart_etl.core.calendar import ProductionDay
+from mozart_etl.core.errors import (
     LakeWriteError,
     SourceError,
     SourceValueRejected,
     SourceValueTooLarge,
 )
+from mozart_etl.core.lake import ExtractedFile, ExtractManifest, Lake
+from mozart_etl.core.parquet import RollingParquetWriter
+from mozart_etl.core.progress import Progress, human_bytes
 from mozart_etl.extract.connectors import Connector, DriverNotInstalled
 from mozart_etl.extract.connectors.base import (
     MAX_VALUE_SETTING,
@@ -43,9 +46,6 @@ from mozart_etl.extract.query import Window, tenant_select
 from mozart_etl.extract.snapshot import split_runs
 from mozart_etl.extract.source_errors import source_error
 from mozart_etl.extract.types import arrow_schema, to_arrow_column
-from mozart_etl.lake import ExtractedFile, ExtractManifest, Lake
-from mozart_etl.parquet import RollingParquetWriter
-from mozart_etl.progress import Progress, human_bytes
 
 log = logging.getLogger(__name__)
 

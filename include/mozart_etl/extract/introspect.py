@@ -21,7 +21,7 @@ from sqlalchemy.dialects import mysql
 
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import ColumnConfig, TableConfig
-from mozart_etl.errors import SourceSchemaError
+from mozart_etl.core.errors import SourceSchemaError
 from mozart_etl.extract.connectors.base import Connector
 
 PORTABLE = {str(kind) for kind in ColumnType if kind != ColumnType.DECIMAL}

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.sql import quoted_name
 
-from mozart_etl.calendar import cursor_bound
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.core.calendar import cursor_bound
 from mozart_etl.extract.connectors.base import Connector
 
 

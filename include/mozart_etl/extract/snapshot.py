@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mozart_etl.config.models import TableConfig
-from mozart_etl.lake import ExtractedFile, Lake
-from mozart_etl.parquet import RollingParquetWriter
+from mozart_etl.core.lake import ExtractedFile, Lake
+from mozart_etl.core.parquet import RollingParquetWriter
 
 
 def split_runs(

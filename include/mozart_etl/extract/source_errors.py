@@ -1,12 +1,12 @@
 """The MozartError for a failed read of the source, terminal or not as the
-driver's error says (`mozart_etl.driver_errors`): the extract, the key scan
+driver's error says (`mozart_etl.core.driver_errors`): the extract, the key scan
 and the reconcile's count raise the same errors for the same causes.
 """
 
 from __future__ import annotations
 
-from mozart_etl.driver_errors import Cause, classify, missing_column
-from mozart_etl.errors import (
+from mozart_etl.core.driver_errors import Cause, classify, missing_column
+from mozart_etl.core.errors import (
     SourceAccessDenied,
     SourceError,
     SourceSchemaError,

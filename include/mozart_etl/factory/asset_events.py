@@ -15,9 +15,9 @@ from airflow.sdk import Asset
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.core.run_vars import DAY_TASK_ID, RunVars
 from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.factory.assets import ASSET_GROUP, mart_asset, raw_asset
-from mozart_etl.run_vars import DAY_TASK_ID, RunVars
 
 if TYPE_CHECKING:
     from mozart_etl.config.models import TenantConfig

@@ -18,8 +18,8 @@ from pydantic import SecretStr
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.models import S3Config, TenantConfig
-from mozart_etl.credentials import Credentials, S3Access, secret_forms
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.credentials import Credentials, S3Access, secret_forms
+from mozart_etl.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

@@ -32,6 +32,7 @@ from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 from mozart_etl.config.isolation import tenant_pool
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.config.registry import TenantEntry, load_all
+from mozart_etl.core.run_vars import DAY_TASK_ID
 from mozart_etl.dbt.project import DBT_LAYERS
 from mozart_etl.factory import tasks
 from mozart_etl.factory.access import access_control, access_control_warning_silenced
@@ -44,7 +45,6 @@ from mozart_etl.factory.dbt_groups import (
 )
 from mozart_etl.factory.docs import stage_doc_md, tenant_doc_md
 from mozart_etl.factory.lineage import StageOperator
-from mozart_etl.run_vars import DAY_TASK_ID
 
 log = logging.getLogger(__name__)
 

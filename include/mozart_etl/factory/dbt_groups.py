@@ -27,6 +27,8 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.errors import ConfigError
+from mozart_etl.core.run_vars import RunVars
 from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.failures import DbtRetryPolicy
 from mozart_etl.dbt.profile import dbt_env
@@ -35,11 +37,9 @@ from mozart_etl.dbt.project import (
     profiles_dir,
     tenant_dbt_dir,
 )
-from mozart_etl.errors import ConfigError
 from mozart_etl.factory.asset_events import record_mart_event
 from mozart_etl.factory.dbt_layer import DbtLayerOperator
 from mozart_etl.factory.trino_profile import TrinoConnectionProfileMapping
-from mozart_etl.run_vars import RunVars
 
 # The dbt installed beside this interpreter, whatever the worker's PATH says.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")

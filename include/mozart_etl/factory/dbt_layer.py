@@ -104,7 +104,7 @@ class DbtLayerOperator(DbtBuildLocalOperator):
         if markers is not None:
             return markers
         from mozart_etl.config.loader import load_tenant
-        from mozart_etl.lake import Lake
+        from mozart_etl.core.lake import Lake
         from mozart_etl.pipeline.resume import RunMarkers
 
         tenant = load_tenant(Path(self.tenant_folder))

@@ -117,12 +117,12 @@ def build_maintenance_dag(folder: Path, tenant: TenantConfig) -> DAG:
 def run_step(folder: str, step: str) -> dict[str, Any]:
     """One maintenance step over the tenant; its result to XCom. The heavy
     modules are imported here, in the task's process."""
-    from mozart_etl.errors import MozartError
-    from mozart_etl.factory.tasks import _load_tenant
+    from mozart_etl.core.errors import MozartError
+    from mozart_etl.factory.tasks import load_task_tenant
     from mozart_etl.maintenance import run
     from mozart_etl.maintenance.settings import MaintenanceSettings
 
-    tenant = _load_tenant(Path(folder))
+    tenant = load_task_tenant(Path(folder))
     settings = MaintenanceSettings.from_env()
     try:
         result: Any
@@ -149,11 +149,11 @@ def write_step_report(folder: str, ti: Any, dag_run: Any) -> dict[str, Any]:
     """The steps' results (their XComs) as one report in the tenant's lake."""
     from datetime import UTC, datetime
 
-    from mozart_etl.factory.tasks import _load_tenant
+    from mozart_etl.factory.tasks import load_task_tenant
     from mozart_etl.maintenance import run
     from mozart_etl.maintenance.settings import MaintenanceSettings
 
-    tenant = _load_tenant(Path(folder))
+    tenant = load_task_tenant(Path(folder))
     steps = {step: ti.xcom_pull(task_ids=step) for step in STEPS}
     report = run.MaintenanceReport(
         tenant_id=tenant.tenant_id,

@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
-from mozart_etl.calendar import ProductionDay, production_day, production_day_of
 from mozart_etl.config.constants import CatalogType
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.credentials import secret_forms
+from mozart_etl.core.calendar import ProductionDay, production_day, production_day_of
+from mozart_etl.core.credentials import secret_forms
+from mozart_etl.core.errors import MozartError
+from mozart_etl.core.run_vars import RunVars
 from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
-from mozart_etl.errors import MozartError
 from mozart_etl.factory.asset_events import raw_event_extra, record_raw_event
 from mozart_etl.factory.connections import (
     mask_secrets,
     source_connector,
     with_connection,
 )
-from mozart_etl.run_vars import RunVars
 
 if TYPE_CHECKING:
     from mozart_etl.publish.postgres import PostgresTarget
@@ -42,7 +42,7 @@ def _fail_or_retry(exc: MozartError) -> NoReturn:
     raise exc
 
 
-def _load_tenant(folder: Path) -> TenantConfig:
+def load_task_tenant(folder: Path) -> TenantConfig:
     """The tenant's config, its lake's S3 secret key (every form) registered with
     Airflow's log masker: pyarrow and PyIceberg get it, and their errors may
     echo the request that carried it."""
@@ -66,7 +66,7 @@ def release_arrow_memory() -> None:
 
 def resolve_production_day(tenant_folder: str) -> dict[str, str]:
     """The production day of this run: the `production_day` param, or the interval's."""
-    tenant = _load_tenant(Path(tenant_folder))
+    tenant = load_task_tenant(Path(tenant_folder))
     context = get_current_context()
     schedule = tenant.schedule
     requested = (context.get("params") or {}).get("production_day")
@@ -77,7 +77,7 @@ def resolve_production_day(tenant_folder: str) -> dict[str, str]:
         day = production_day_of(start, schedule.timezone, schedule.day_start_hour)
     window = production_day(day, schedule.timezone, schedule.day_start_hour)
     plan_ver = _plan_ver(tenant, context.get("params") or {}, day)
-    _prepare_local_stores(tenant)
+    prepare_local_stores(tenant)
     log.info(
         "tenant %s: production day %s = [%s, %s) UTC, plan_ver %s",
         tenant.tenant_id,
@@ -98,7 +98,7 @@ def _plan_ver(tenant: TenantConfig, params: dict[str, Any], day: date) -> str:
         raise AirflowFailException(f"tenant {tenant.tenant_id}: {exc}") from exc
 
 
-def _prepare_local_stores(tenant: TenantConfig) -> None:
+def prepare_local_stores(tenant: TenantConfig) -> None:
     """Before the run's table tasks: the folder DuckDB creates its file in, and
     the SQL catalog with its own tables (`open_catalog` makes a local warehouse
     folder). Every task opening a new SQLite catalog at once raced to create
@@ -124,7 +124,7 @@ def run_extract(
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.pipeline import stages
 
-    tenant = _load_tenant(Path(tenant_folder))
+    tenant = load_task_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     try:
         manifest = stages.extract(
@@ -146,13 +146,13 @@ def run_sync(
     load → reconcile, each stage as in its own task (same functions, same
     ledger records, same errors), without four more task starts. A retry
     after a complete extract resumes from it (pipeline/resume.py)."""
-    from mozart_etl.lake import Lake
+    from mozart_etl.core.lake import Lake
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.pipeline import stages
     from mozart_etl.pipeline.resume import RunMarkers
 
     folder = Path(tenant_folder)
-    tenant = _load_tenant(folder)
+    tenant = load_task_tenant(folder)
     table = tenant.table(table_name)
     context = get_current_context()
     run_id = str(context["run_id"])
@@ -199,11 +199,11 @@ def _retry_left(context: Any) -> bool:
 def run_validate(
     tenant_folder: str, table_name: str, manifest: dict[str, Any]
 ) -> dict[str, Any]:
-    from mozart_etl.lake import ExtractManifest
+    from mozart_etl.core.lake import ExtractManifest
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.pipeline import stages
 
-    tenant = _load_tenant(Path(tenant_folder))
+    tenant = load_task_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     extract = ExtractManifest.model_validate(manifest)
     run_id = str(get_current_context()["run_id"])
@@ -224,7 +224,7 @@ def run_transform(
     from mozart_etl.validate.validator import ValidationReport
 
     folder = Path(tenant_folder)
-    tenant = _load_tenant(folder)
+    tenant = load_task_tenant(folder)
     table = tenant.table(table_name)
     run_id = str(get_current_context()["run_id"])
     validation = ValidationReport.model_validate(report)
@@ -243,12 +243,12 @@ def run_load(
     transformed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Accepted rows (or, with a transform, its output) into the raw table."""
-    from mozart_etl.lake import ExtractManifest
+    from mozart_etl.core.lake import ExtractManifest
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.pipeline import stages
     from mozart_etl.validate.validator import ValidationReport
 
-    tenant = _load_tenant(Path(tenant_folder))
+    tenant = load_task_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     run_id = str(get_current_context()["run_id"])
     try:
@@ -278,12 +278,12 @@ def run_reconcile(
 ) -> dict[str, Any]:
     """Every source row the sync read is in raw (or quarantined), and raw holds
     no live row the source lost; the ledger records both sides."""
-    from mozart_etl.lake import ExtractManifest
+    from mozart_etl.core.lake import ExtractManifest
     from mozart_etl.load.catalog import open_catalog
     from mozart_etl.pipeline import stages
     from mozart_etl.validate.validator import ValidationReport
 
-    tenant = _load_tenant(Path(tenant_folder))
+    tenant = load_task_tenant(Path(tenant_folder))
     table = tenant.table(table_name)
     try:
         result = stages.check(
@@ -306,7 +306,7 @@ def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
     """Copy the production day's marts to the tenant's target PostgreSQL."""
     from mozart_etl.publish.postgres import publish_marts
 
-    tenant = _load_tenant(Path(tenant_folder))
+    tenant = load_task_tenant(Path(tenant_folder))
     run = RunVars.from_xcom(day_vars)
     _skip_a_day_without_data(tenant, run)
     # A worker that just ran dbt-duckdb still holds its read-write connection to
@@ -314,7 +314,7 @@ def run_publish(tenant_folder: str, day_vars: dict[str, str]) -> dict[str, Any]:
     forget_dbt_duckdb_environment(None)
     try:
         result = publish_marts(
-            tenant, run.production_day, _publish_target(tenant), run.plan_ver
+            tenant, run.production_day, publish_target(tenant), run.plan_ver
         )
     except MozartError as exc:
         _fail_or_retry(exc)
@@ -338,7 +338,7 @@ def _skip_a_day_without_data(tenant: TenantConfig, run: RunVars) -> None:
         )
 
 
-def _publish_target(tenant: TenantConfig) -> PostgresTarget:
+def publish_target(tenant: TenantConfig) -> PostgresTarget:
     from mozart_etl.publish.postgres import PostgresTarget
 
     assert tenant.publish is not None

@@ -9,7 +9,7 @@ from pyiceberg.catalog import Catalog, load_catalog
 
 from mozart_etl.config.constants import CatalogType
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.lake import s3_access
+from mozart_etl.core.lake import s3_access
 
 log = logging.getLogger(__name__)
 

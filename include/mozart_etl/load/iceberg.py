@@ -34,8 +34,9 @@ from pyiceberg.transforms import DayTransform
 
 from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.models import KEY_SCAN, TableConfig, TenantConfig
-from mozart_etl.errors import LoadError, LoadRejected, RefreshRefused
-from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.core.errors import LoadError, LoadRejected, RefreshRefused
+from mozart_etl.core.lake import ExtractManifest, Lake
+from mozart_etl.core.parquet import ParquetRows
 from mozart_etl.load.commit import (
     append_planned,
     create_table_once,
@@ -53,7 +54,6 @@ from mozart_etl.load.versions import (
     new_versions,
     with_version_columns,
 )
-from mozart_etl.parquet import ParquetRows
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from pyiceberg.expressions import And, EqualTo
 from pyiceberg.table import Table
 
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import LoadError
-from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.core.errors import LoadError
+from mozart_etl.core.lake import ExtractManifest, Lake
 from mozart_etl.load.commit import ensure_namespace
 from mozart_etl.load.iceberg import LoadResult, LoadRows, as_rows, load_partition
 

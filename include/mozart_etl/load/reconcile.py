@@ -44,12 +44,12 @@ from pyiceberg.table import Table
 
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ReconcileMismatch
+from mozart_etl.core.errors import ReconcileMismatch
+from mozart_etl.core.lake import ExtractManifest, Lake
 from mozart_etl.extract.connectors import Connector
 from mozart_etl.extract.extractor import read_source
 from mozart_etl.extract.query import Window, tenant_select
 from mozart_etl.extract.source_errors import source_error
-from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.versions import (
     VALID_FROM,
     is_dated,
@@ -133,7 +133,7 @@ def reconcile(
             tenant, table, manifest, quarantine_path, connector, catalog
         )
     window = _window(manifest)
-    source_rows, source_sum = _source_figures(tenant, table, connector, window)
+    source_rows, source_sum = source_figures(tenant, table, connector, window)
     quarantined, quarantined_sum = _parquet_figures(
         Lake(tenant), [quarantine_path], table.reconcile_sum
     )
@@ -372,7 +372,7 @@ def _stale(
 def _source_count(
     tenant: TenantConfig, table: TableConfig, connector: Connector
 ) -> int:
-    count, _ = _source_figures(
+    count, _ = source_figures(
         tenant, table.model_copy(update={"reconcile_sum": None}), connector, None
     )
     return count
@@ -441,7 +441,7 @@ def _read_by(manifest: ExtractManifest) -> datetime:
     return captured + timedelta(microseconds=1)
 
 
-def _source_figures(
+def source_figures(
     tenant: TenantConfig,
     table: TableConfig,
     connector: Connector,

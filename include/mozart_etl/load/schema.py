@@ -34,7 +34,7 @@ from pyiceberg.types import (
 )
 
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import LoadRejected
+from mozart_etl.core.errors import LoadRejected
 from mozart_etl.extract.types import arrow_type
 
 log = logging.getLogger(__name__)

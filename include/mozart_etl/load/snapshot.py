@@ -23,7 +23,7 @@ from pyiceberg.expressions import In
 from pyiceberg.table import Table
 
 from mozart_etl.config.models import TableConfig
-from mozart_etl.errors import LoadError
+from mozart_etl.core.errors import LoadError
 from mozart_etl.load.commit import append_planned
 
 log = logging.getLogger(__name__)

@@ -53,7 +53,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.snapshots import Snapshot
 
-from mozart_etl.errors import MozartError
+from mozart_etl.core.errors import MozartError
 from mozart_etl.load.commit import COMPACTION, MAINTENANCE_PROPERTY
 
 log = logging.getLogger(__name__)

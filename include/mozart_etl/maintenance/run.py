@@ -24,13 +24,13 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.lake import Lake
+from mozart_etl.core.lake import Lake
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.ledger import LEDGER_TABLE, compact_ledger
 from mozart_etl.maintenance.compact import TableCompaction, compact_table, data_files
 from mozart_etl.maintenance.expire import TableExpiry, expire_table
 from mozart_etl.maintenance.settings import MaintenanceSettings
-from mozart_etl.sweep import SweepResult, sweep_tenant
+from mozart_etl.ops.sweep import SweepResult, sweep_tenant
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import ConfigError, MozartError
+from mozart_etl.core.errors import ConfigError, MozartError
 from mozart_etl.ops.local_env import apply_defaults, metadata_is_sqlite
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def prepare_airflow() -> None:
 def build_manifests(tenant_ids: Iterable[str], tenants_dir: Path | None) -> None:
     """`mozart sync --check` and the tenants' dbt manifests, as `make demo`
     runs them (its own process: dbt keeps process-wide state)."""
-    head = [sys.executable, "-m", "mozart_etl.cli"]
+    head = [sys.executable, "-m", "mozart_etl.ops.cli"]
     if tenants_dir is not None:
         head += ["--tenants-dir", str(tenants_dir)]
     for command in (["sync", "--check"], ["manifests", *tenant_ids]):

@@ -18,9 +18,9 @@ from datetime import datetime
 
 from pyiceberg.catalog import Catalog
 
-from mozart_etl.calendar import ProductionDay
 from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.calendar import ProductionDay
 from mozart_etl.pipeline.sync import high_water_mark
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ import shlex
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.errors import ConfigError
 
 
 def backfill_bounds(tenant: TenantConfig, first: date, last: date) -> tuple[str, str]:

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import pyarrow.fs as pafs
 
-from mozart_etl.lake import ExtractManifest, Lake
+from mozart_etl.core.lake import ExtractManifest, Lake
 
 log = logging.getLogger(__name__)
 

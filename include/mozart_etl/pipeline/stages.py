@@ -15,12 +15,12 @@ from pathlib import Path
 
 from pyiceberg.catalog import Catalog
 
-from mozart_etl.calendar import ProductionDay
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import MozartError, ValidationFailed
+from mozart_etl.core.calendar import ProductionDay
+from mozart_etl.core.errors import MozartError, ValidationFailed
+from mozart_etl.core.lake import ExtractManifest, Lake
 from mozart_etl.extract.connectors import Connector
 from mozart_etl.extract.extractor import extract_table
-from mozart_etl.lake import ExtractManifest, Lake
 from mozart_etl.load.iceberg import LoadResult
 from mozart_etl.load.ledger import (
     LedgerRecord,

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 
-from mozart_etl.calendar import instant_of
 from mozart_etl.config.constants import LoadMode
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.core.calendar import instant_of
 from mozart_etl.extract.query import Window
 
 log = logging.getLogger(__name__)

@@ -58,9 +58,9 @@ from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.constants import PublishMode
 from mozart_etl.config.models import PublishMart, PublishTarget, TenantConfig
-from mozart_etl.credentials import Credentials
-from mozart_etl.driver_errors import Cause, classify
-from mozart_etl.errors import ConfigError, PublishError, PublishRejected
+from mozart_etl.core.credentials import Credentials
+from mozart_etl.core.driver_errors import Cause, classify
+from mozart_etl.core.errors import ConfigError, PublishError, PublishRejected
 from mozart_etl.publish.warehouse import (
     DAY_COLUMNS,
     MartColumn,

@@ -1,6 +1,6 @@
 """Read mart rows from the tenant's warehouse (the DuckDB file dbt built).
 
-Identifiers are quoted (`mozart_etl.identifiers`), the production day is
+Identifiers are quoted (`mozart_etl.core.identifiers`), the production day is
 bound. The Trino target is not read yet: its marts live in the same Iceberg
 catalog, but no Trino server runs where this was built to test a reader
 against.
@@ -18,8 +18,8 @@ import duckdb
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.errors import PublishRejected
-from mozart_etl.identifiers import qualified_name, quote_identifier
+from mozart_etl.core.errors import PublishRejected
+from mozart_etl.core.identifiers import qualified_name, quote_identifier
 
 log = logging.getLogger(__name__)
 

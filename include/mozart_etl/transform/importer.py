@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import TransformFailed
+from mozart_etl.core.errors import TransformFailed
 from mozart_etl.transform.reference import TransformRef
 
 MODULE_PREFIX = "mozart_tenant_transforms"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ConfigError
+from mozart_etl.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

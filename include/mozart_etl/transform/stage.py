@@ -22,10 +22,10 @@ import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import TransformFailed
+from mozart_etl.core.errors import TransformFailed
+from mozart_etl.core.lake import MANIFEST, ExtractedFile, Lake
+from mozart_etl.core.parquet import ParquetRows, RollingParquetWriter
 from mozart_etl.extract.types import arrow_schema
-from mozart_etl.lake import MANIFEST, ExtractedFile, Lake
-from mozart_etl.parquet import ParquetRows, RollingParquetWriter
 from mozart_etl.transform import SCHEMA_ATTRIBUTE
 from mozart_etl.transform.importer import load_function
 from mozart_etl.transform.reference import TransformRef

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.constants import ColumnType, DriftPolicy
 from mozart_etl.config.models import ColumnConfig, TableConfig
-from mozart_etl.lake import MANIFEST, ExtractManifest, Lake
+from mozart_etl.core.lake import MANIFEST, ExtractManifest, Lake
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import assert_never
 import duckdb
 
 from mozart_etl.config.constants import Severity
-from mozart_etl.errors import ConfigError
-from mozart_etl.identifiers import quote_identifier
+from mozart_etl.core.errors import ConfigError
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.validate.rules.checks import (
     BrokenKeys,
     Check,

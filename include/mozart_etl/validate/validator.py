@@ -39,14 +39,14 @@ import pyarrow.parquet as pq
 from fsspec.implementations.arrow import ArrowFSWrapper
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from mozart_etl.calendar import production_day
 from mozart_etl.config.constants import Severity
 from mozart_etl.config.models import TableConfig, TenantConfig
-from mozart_etl.errors import ConfigError, ValidationFailed
+from mozart_etl.core.calendar import production_day
+from mozart_etl.core.errors import ConfigError, ValidationFailed
+from mozart_etl.core.identifiers import quote_identifier
+from mozart_etl.core.lake import ExtractManifest, Lake
+from mozart_etl.core.parquet import ParquetRows
 from mozart_etl.extract.types import arrow_schema
-from mozart_etl.identifiers import quote_identifier
-from mozart_etl.lake import ExtractManifest, Lake
-from mozart_etl.parquet import ParquetRows
 from mozart_etl.validate import evaluate
 from mozart_etl.validate.drift import DriftChange, detect_drift
 from mozart_etl.validate.rules.base import RuleContext

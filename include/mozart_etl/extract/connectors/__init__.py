@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mozart_etl.config.constants import SourceType
-from mozart_etl.credentials import Credentials
+from mozart_etl.core.credentials import Credentials
 from mozart_etl.extract.connectors.base import (
     Connector,
     DriverNotInstalled,

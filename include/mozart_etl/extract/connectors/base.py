@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 
 from mozart_etl.config.constants import SourceType
-from mozart_etl.credentials import Credentials
-from mozart_etl.errors import ConfigError, MozartError
+from mozart_etl.core.credentials import Credentials
+from mozart_etl.core.errors import ConfigError, MozartError
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -20,7 +20,7 @@ through its environment (PGPASSWORD), never its argv.
 
 Values of any size: pyarrow cuts its input into blocks and cannot parse a row
 longer than one block ("straddling object straddles two block boundaries"), so
-`_CopyStream` hands it whole rows only; see there. A value over the extract's
+`CopyStream` hands it whole rows only; see there. A value over the extract's
 maximum (`MOZART_MAX_VALUE_BYTES`) stops the read with `ValueTooLargeError`,
 naming its column, before it is held whole.
 
@@ -60,7 +60,7 @@ from mozart_etl.extract.connectors.base import (
 # extractor gathers them into large Parquet row groups. One parsing thread: on
 # the bench table it parsed as fast as the thread pool with 25 % less CPU, which
 # the server and psql need on a small machine. A row longer than a block makes
-# a block of its own, as long as the row (`_CopyStream`).
+# a block of its own, as long as the row (`CopyStream`).
 BLOCK_BYTES = 1 << 20
 
 _SETTINGS = {
@@ -121,13 +121,13 @@ def copy_batches(
                 sql.SQL("SELECT set_config({}, {}, true)").format(name, value)
             )
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            yield from _parse(_CopyStream(_gather(copy), schema.names), schema)
+            yield from _parse(CopyStream(_gather(copy), schema.names), schema)
         return
     with _psql_copy(psql, driver, statement.as_string(driver)) as read:
-        yield from _parse(_CopyStream(read, schema.names), schema)
+        yield from _parse(CopyStream(read, schema.names), schema)
 
 
-def _parse(stream: _CopyStream, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _parse(stream: CopyStream, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     try:
         reader = _open_reader(stream, schema)
     except pa.ArrowInvalid as exc:
@@ -226,7 +226,7 @@ def _psql_copy(
         raise _psql_error(stderr)
 
 
-def _open_reader(stream: _CopyStream, schema: pa.Schema) -> pcsv.CSVStreamingReader:
+def _open_reader(stream: CopyStream, schema: pa.Schema) -> pcsv.CSVStreamingReader:
     return pcsv.open_csv(
         pa.PythonFile(stream, mode="r"),
         read_options=pcsv.ReadOptions(
@@ -281,7 +281,7 @@ def _gather(copy: psycopg.Copy) -> Callable[[int], bytes]:
     return read
 
 
-class _CopyStream:
+class CopyStream:
     """A read-only file over COPY data that hands pyarrow whole rows only, and
     notes whether any backslash (an escaped character) went by.
 

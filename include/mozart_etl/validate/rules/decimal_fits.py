@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from mozart_etl.config.base import SourceIdent
 from mozart_etl.config.constants import ColumnType
-from mozart_etl.identifiers import quote_identifier
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.validate.rules.base import RuleBase, RuleContext
 from mozart_etl.validate.rules.checks import RowPredicate
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from mozart_etl.config.constants import ColumnType
-from mozart_etl.identifiers import quote_identifier
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.validate.rules.base import RuleContext, TableRuleBase
 from mozart_etl.validate.rules.checks import TableAggregate
 
@@ -36,7 +36,7 @@ class FreshnessRule(TableRuleBase):
     def compile(self, context: RuleContext) -> TableAggregate:
         # Imported here: calendar imports the config package, which imports
         # this module (see validate/rules/base.py).
-        from mozart_etl.calendar import cursor_bound
+        from mozart_etl.core.calendar import cursor_bound
 
         cursor = context.table.cursor
         if cursor is None:  # rejected at config load; kept for type narrowing

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from mozart_etl.config.base import SourceIdent
 from mozart_etl.config.constants import ColumnType
-from mozart_etl.identifiers import quote_identifier
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.validate.rules.base import RuleBase, RuleContext
 from mozart_etl.validate.rules.checks import RowPredicate
 

@@ -14,7 +14,7 @@ from pydantic import model_validator
 
 from mozart_etl.config.base import NUMERIC_TYPES, SourceIdent
 from mozart_etl.config.constants import ColumnType
-from mozart_etl.identifiers import quote_identifier
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.validate.rules.base import RuleBase, RuleContext
 from mozart_etl.validate.rules.checks import Param, RowPredicate
 

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from mozart_etl.config.base import SourceIdent
-from mozart_etl.identifiers import quote_identifier
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.validate.rules.base import RuleBase, RuleContext
 from mozart_etl.validate.rules.checks import BrokenKeys
 

@@ -25,7 +25,7 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.lake import MANIFEST, Lake, filesystem_for
+from mozart_etl.core.lake import MANIFEST, Lake, filesystem_for
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.ledger import LEDGER_TABLE
 
@@ -135,7 +135,7 @@ def _sweep_table(
     """Files under the table's data and metadata folders that no snapshot (nor the
     current metadata) references, older than `cutoff`."""
     fs, location = filesystem_for(table.location(), tenant)
-    referenced = _referenced(table)
+    referenced = referenced_files(table)
     orphans: list[str] = []
     for folder, suffixes in (("data", (".parquet",)), ("metadata", (".avro",))):
         selector = pafs.FileSelector(
@@ -156,7 +156,7 @@ def _sweep_table(
     return orphans
 
 
-def _referenced(table: Table) -> set[str]:
+def referenced_files(table: Table) -> set[str]:
     """Every data file, manifest and manifest list of every live snapshot, as
     filesystem paths (no scheme)."""
     paths: list[str] = []

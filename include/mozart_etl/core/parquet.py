@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from mozart_etl.lake import ExtractedFile, Lake
+from mozart_etl.core.lake import ExtractedFile, Lake
 
 log = logging.getLogger(__name__)
 

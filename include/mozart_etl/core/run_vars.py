@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from mozart_etl.calendar import ProductionDay
+from mozart_etl.core.calendar import ProductionDay
 
 DAY_TASK_ID = "production_day"
 """The task that resolves the run's variables; its XCom holds them."""

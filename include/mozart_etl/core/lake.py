@@ -29,7 +29,7 @@ import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict
 
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.credentials import S3Access
+from mozart_etl.core.credentials import S3Access
 
 log = logging.getLogger(__name__)
 

@@ -95,7 +95,7 @@ class Credentials(BaseModel):
 class S3Access(BaseModel):
     """The lake's object store as pyarrow and PyIceberg reach it: endpoint,
     region and keys, resolved from an Airflow AWS connection or tenant.yaml
-    (mozart_etl.lake.s3_access). One value for both clients, so the Parquet
+    (mozart_etl.core.lake.s3_access). One value for both clients, so the Parquet
     lake and the Iceberg warehouse can never be read with different keys."""
 
     model_config = ConfigDict(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from mozart_etl.config.environments import Environment
 from mozart_etl.config.loader import tenants_dir
 from mozart_etl.config.registry import TenantEntry, load_all, valid_tenant
-from mozart_etl.errors import ConfigError, MozartError
+from mozart_etl.core.errors import ConfigError, MozartError
 
 log = logging.getLogger("mozart")
 Parser = argparse.ArgumentParser
@@ -111,7 +111,7 @@ def cmd_new_tenant(args: argparse.Namespace) -> int:
     """Scaffold tenants/<id> from tenants/_template, generate its dbt files, build."""
     from mozart_etl.dbt.manifest import build_manifest
     from mozart_etl.dbt.sources import generated_files, sync_file
-    from mozart_etl.scaffold import new_tenant
+    from mozart_etl.ops.scaffold import new_tenant
 
     folder = new_tenant(args.tenant_id, args.tenants_dir)
     tenant = valid_tenant(folder.name, folder.parent)
@@ -232,7 +232,7 @@ def cmd_pools(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a tenant's run ledger for a production day (default: the latest)."""
-    from mozart_etl.report import render_report
+    from mozart_etl.ops.report import render_report
 
     tenant = valid_tenant(args.tenant_id, args.tenants_dir)
     sys.stdout.write(render_report(tenant, args.date))
@@ -242,7 +242,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Remove files killed attempts left (extract folders without a manifest,
     Iceberg files no snapshot references), older than a grace period."""
-    from mozart_etl.sweep import sweep_tenant
+    from mozart_etl.ops.sweep import sweep_tenant
 
     # Only a valid tenant: an intruder's lake folder may be another tenant's.
     tenant = valid_tenant(args.tenant_id, args.tenants_dir)

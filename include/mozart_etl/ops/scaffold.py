@@ -9,8 +9,8 @@ from pathlib import Path
 
 from mozart_etl.config.loader import load_tenant, tenants_dir
 from mozart_etl.config.models import TENANT_ID_PATTERN
+from mozart_etl.core.errors import ConfigError
 from mozart_etl.dbt.project import TEMPLATE_TENANT, TENANT_ID_PLACEHOLDER
-from mozart_etl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
