@@ -60,6 +60,7 @@ def demo_copy(
 def test_mozart_run_runs_two_days_then_names_a_failed_day(
     demo_copy: Path,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     tenant = load_tenant(demo_copy)
     source = Path(tenant.source.database)
@@ -99,7 +100,9 @@ def test_mozart_run_runs_two_days_then_names_a_failed_day(
     )
     assert code == 1
     captured = capsys.readouterr()
-    message = captured.out + captured.err
+    # Where the line lands depends on which logging setup the process got
+    # first (Airflow's writes to the stream it found): any of the three.
+    message = captured.out + captured.err + caplog.text
     syncs = ", ".join(sorted(f"sync.{table.name}" for table in tenant.tables))
     assert (
         f"production day {failed_day} failed: failed task(s) {syncs}; "
