@@ -12,6 +12,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.core.errors import ConfigError
+from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import profiles_dir, tenant_dbt_dir
 
@@ -59,11 +60,19 @@ def invoke_dbt(
     *,
     env: dict[str, str] | None = None,
 ) -> dbtRunnerResult:
-    """`dbt <args>` on the tenant's project; raise ConfigError naming the tenant."""
+    """`dbt <args>` on the tenant's project; raise ConfigError naming the tenant.
+
+    dbt-duckdb keeps its environment (the warehouse connection, the raw
+    reader's catalog) for the process: one left by another tenant's dbt run
+    would read that tenant's catalog, so it is dropped before and after."""
     project_dir = tenant_dbt_dir(tenant_folder)
     common = ["--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir())]
-    with scoped_environ({**dbt_env(tenant), **(env or {})}):
-        result = dbtRunner().invoke([*args, *common])
+    forget_dbt_duckdb_environment()
+    try:
+        with scoped_environ({**dbt_env(tenant), **(env or {})}):
+            result = dbtRunner().invoke([*args, *common])
+    finally:
+        forget_dbt_duckdb_environment()
     if not result.success:
         raise ConfigError(
             f"`dbt {args[0]}` failed in {project_dir}: {result.exception or 'see log'}",
