@@ -18,12 +18,14 @@ import psycopg
 import pytest
 
 from mozart_etl.core.credentials import secret_forms
+from mozart_etl.core.run_vars import RunVars
 from mozart_etl.demo.generate import generate_demo_source
 from mozart_etl.demo.to_postgres import copy_to_postgres
 from mozart_etl.factory import tasks
 from mozart_etl.factory.connections import source_connector
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.ledger import read_ledger
+from mozart_etl.publish.postgres import publish_marts
 from tests.reliability.chaos import Recorder
 from tests.reliability.dagrun import (
     copy_demo,
@@ -100,9 +102,17 @@ def test_a_failing_dbt_test_skips_publish(
     ]
     _write_wip(tenant.dbt.duckdb_path, tenant.namespace, good)
     with task_context("seed", DAY):
-        # What the DAG's publish gets: the run's variables, as its first task
-        # resolves them.
-        tasks.run_publish(str(folder), tasks.resolve_production_day(str(folder)))
+        # The APS as an earlier good run left it: the marts published for the
+        # day with the run's variables as its first task resolves them (by the
+        # publish itself: raw is still empty, and the task would skip a day
+        # without source data).
+        run_vars = RunVars.from_xcom(tasks.resolve_production_day(str(folder)))
+        publish_marts(
+            tenant,
+            run_vars.production_day,
+            tasks.publish_target(tenant),
+            run_vars.plan_ver,
+        )
     before = _aps_checksum(postgres_db)
 
     # The mart breaks its tests: a key twice (unique_combination), on the day
