@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -356,3 +357,20 @@ def run_vars_xcom(
     schedule = tenant.schedule
     window = production_day(day, schedule.timezone, schedule.day_start_hour)
     return RunVars.of(window, plan_ver).to_xcom()
+
+
+def copy_demo_tenant(tenants: Path, extra_yaml: str = "") -> Path:
+    """tenants/demo copied under `tenants` (its prebuilt dbt manifests
+    included), with no task retries (a failure fails the run at once) and
+    `extra_yaml` appended to its tenant.yaml."""
+    folder = tenants / "demo"
+    shutil.copytree(
+        Path(__file__).resolve().parents[1] / "tenants" / "demo",
+        folder,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("logs"),
+    )
+    yaml_path = folder / "tenant.yaml"
+    text = yaml_path.read_text().replace("retries: 2", "retries: 0")
+    yaml_path.write_text(text + extra_yaml)
+    return folder

@@ -27,13 +27,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, expect
 
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.demo.generate import DEMO_DAY
 from mozart_etl.factory.maintenance_dag import maintenance_dag_id
 from tests.browser.conftest import ROOT
-from tests.browser.test_airflow_ui import CHROMIUM, CHROMIUM_ARGS
 from tests.live.harness import TIMINGS, AirflowServices
 
 SHOTS = Path(__file__).parent / "screenshots"
@@ -79,16 +78,6 @@ def fab_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSer
         for user in (*OPERATORS, VIEWER):
             _create_user(airflow, user)
         yield airflow
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def _create_user(airflow: AirflowServices, user: TenantUser) -> None:

@@ -11,7 +11,6 @@ tests/e2e/test_demo_dag.py), and staging reads every table's raw.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -32,8 +31,8 @@ from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.demo.run import run_tenant_day
 from tests.conftest import POSTGRES_DSN
 from tests.e2e.master_oracle import GRAINS, expected_master_marts
+from tests.helpers import copy_demo_tenant
 
-ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 D1, D2 = DEMO_DAY - timedelta(days=1), DEMO_DAY
 SCENARIO = "SCENARIO-B"
@@ -64,18 +63,8 @@ def tenant_copy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
     """tenants/demo with a publish block, as the only tenant of the DagBag."""
-    tenants = tmp_path / "tenants"
-    folder = tenants / "demo"
-    shutil.copytree(
-        ROOT / "tenants" / "demo",
-        folder,
-        symlinks=True,
-        ignore=shutil.ignore_patterns("logs"),
-    )
-    yaml_path = folder / "tenant.yaml"
-    text = yaml_path.read_text().replace("retries: 2", "retries: 0")  # fail fast
-    yaml_path.write_text(text + _publish_block(postgres_db))
-    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
+    folder = copy_demo_tenant(tmp_path / "tenants", _publish_block(postgres_db))
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(folder.parent))
     generate_demo_source(Path(load_tenant(folder).source.database))
     return folder
 

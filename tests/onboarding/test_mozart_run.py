@@ -11,7 +11,6 @@ would make no task at all and report success) is refused before any run.
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -29,8 +28,8 @@ from mozart_etl.ops.cli import main
 from mozart_etl.ops.run_days import check_days, parse_days
 from tests.e2e.asof_oracle import perceived_marts
 from tests.e2e.marts import MARTS, assert_rows_equal, mart_rows
+from tests.helpers import copy_demo_tenant
 
-ROOT = Path(__file__).resolve().parents[2]
 D1, D2 = DEMO_DAY - timedelta(days=1), DEMO_DAY
 
 pytestmark = pytest.mark.e2e
@@ -43,17 +42,8 @@ def demo_copy(
     airflow_db: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
-    tenants = tmp_path / "tenants"
-    folder = tenants / "demo"
-    shutil.copytree(
-        ROOT / "tenants" / "demo",
-        folder,
-        symlinks=True,
-        ignore=shutil.ignore_patterns("logs"),
-    )
-    yaml_path = folder / "tenant.yaml"
-    yaml_path.write_text(yaml_path.read_text().replace("retries: 2", "retries: 0"))
-    monkeypatch.setenv("MOZART_TENANTS_DIR", str(tenants))
+    folder = copy_demo_tenant(tmp_path / "tenants")
+    monkeypatch.setenv("MOZART_TENANTS_DIR", str(folder.parent))
     return folder
 
 
