@@ -91,9 +91,18 @@ TEST_PATHS := tests/live $(filter-out tests/live/,$(wildcard tests/*/)) $(wildca
 # tests/live is named first so the scheduler hands it (6 min, mostly waiting on
 # Airflow's scheduler loop) to one worker at the start, the browser package to
 # the other, and the rest fills in behind them.
-test: lint typecheck manifests browser ## The whole suite (lint, then pytest against the real services)
+# The type check runs beside pytest (its 40 s of one core fit in the time the
+# workers wait on Airflow's scheduler); its output follows pytest's, and either
+# failing fails the target (pytest's exit code 5, no tests, included).
+test: lint manifests browser ## The whole suite (lint, type check and pytest against the real services)
 	$(BIN)/mozart validate
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 $(TEST_PATHS)
+	@mkdir -p $(MOZART_HOME)
+	@$(BIN)/mypy > $(MOZART_HOME)/typecheck.log 2>&1 & typecheck=$$!; \
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 $(TEST_PATHS); \
+	tests=$$?; wait $$typecheck; typed=$$?; \
+	echo "--- make typecheck (beside pytest):"; cat $(MOZART_HOME)/typecheck.log; \
+	[ $$typed -eq 0 ] || echo "make test: the type check failed"; \
+	[ $$tests -eq 0 ] && [ $$typed -eq 0 ]
 
 asof: manifests ## The as-of property alone (MOZART_ASOF_CASES=n cases, MOZART_ASOF_SEED=s replays one)
 	$(BIN)/python -m pytest -n 2 tests/asof
