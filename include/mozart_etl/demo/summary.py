@@ -7,6 +7,7 @@ from datetime import date
 from pydantic import BaseModel
 
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.identifiers import qualified_name, quote_identifier
 
 MART_DATE_COLUMNS = {"mart_wip": "snapshot_date"}
 
@@ -94,14 +95,16 @@ def summarise_run(tenant: TenantConfig, day: date, state: str) -> RunSummary:
         # Master marts: the rows of the plan version a run of the day builds by default.
         plan_ver = tenant.plan_version.resolve(None, day)
         for (name,) in names:
-            relation = f'"{tenant.namespace}"."{name}"'
+            relation = qualified_name(tenant.namespace, name)
             columns = {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
             column, value = (
                 ("plan_ver", plan_ver)
                 if "plan_ver" in columns
                 else (MART_DATE_COLUMNS.get(name, "work_date"), day)
             )
-            query = f'SELECT count(*) FROM {relation} WHERE "{column}" = ?'
+            query = (
+                f"SELECT count(*) FROM {relation} WHERE {quote_identifier(column)} = ?"
+            )
             marts[name] = con.execute(query, [value]).fetchall()[0][0]
     return RunSummary(
         tenant_id=tenant.tenant_id,

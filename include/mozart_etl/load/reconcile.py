@@ -45,6 +45,7 @@ from pyiceberg.table import Table
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.core.errors import ReconcileMismatch
+from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.core.lake import ExtractManifest, Lake
 from mozart_etl.extract.connectors import Connector
 from mozart_etl.extract.extractor import read_source
@@ -271,7 +272,7 @@ def _missing(
         total: Decimal | float | None = None
         odd = NonFinite()
         if table.reconcile_sum:
-            column = f'"{table.reconcile_sum}"'
+            column = quote_identifier(table.reconcile_sum)
             floating = pa.types.is_floating(
                 source.schema.field(table.reconcile_sum).type
             )
@@ -325,7 +326,10 @@ def _exists(relation: str, identity: list[str]) -> str:
 
 
 def _match(alias: str, identity: list[str]) -> str:
-    return " and ".join(f's."{name}" = {alias}."{name}"' for name in identity)
+    return " and ".join(
+        f"s.{quote_identifier(name)} = {alias}.{quote_identifier(name)}"
+        for name in identity
+    )
 
 
 def _count_in(part: pa.Table | None, source: pa.Table, identity: list[str]) -> int:
@@ -360,7 +364,9 @@ def _stale(
     try:
         con.register("live", live)
         con.register("present", present)
-        match = " and ".join(f'l."{k}" = p."{k}"' for k in keys)
+        match = " and ".join(
+            f"l.{quote_identifier(k)} = p.{quote_identifier(k)}" for k in keys
+        )
         return con.sql(
             f"select * from live as l where not exists "
             f"(select 1 from present as p where {match})"

@@ -32,6 +32,7 @@ from pyiceberg.table import Table
 
 from mozart_etl.config.constants import ColumnType, LoadMode
 from mozart_etl.config.models import SoftDelete, TableConfig
+from mozart_etl.core.identifiers import quote_identifier
 
 log = logging.getLogger(__name__)
 
@@ -157,16 +158,17 @@ def latest_per_key(versions: pa.Table, keys: list[str]) -> pa.Table:
     """Each key's latest version (ties: the later load), deletions dropped."""
     if not versions.num_rows:
         return versions
-    order = f'"{VALID_FROM}" desc'
+    order = f"{quote_identifier(VALID_FROM)} desc"
     if "_mozart_loaded_at" in versions.column_names:
-        order += ', "_mozart_loaded_at" desc'
-    partition = ", ".join(f'"{key}"' for key in keys)
+        order += f", {quote_identifier('_mozart_loaded_at')} desc"
+    partition = ", ".join(quote_identifier(key) for key in keys)
     con = duckdb.connect()
     try:
         con.register("versions", _positioned(versions))
         positions = con.sql(
             f"select {_POSITION} from ("
-            f'  select {_POSITION}, "{DELETED}" as deleted, row_number() over '
+            f"  select {_POSITION}, {quote_identifier(DELETED)} as deleted, "
+            f"  row_number() over "
             f"  (partition by {partition} order by {order}) as latest from versions"
             f") where latest = 1 and not deleted order by {_POSITION}"
         ).to_arrow_table()
@@ -217,7 +219,9 @@ def _positioned(data: pa.Table) -> pa.Table:
 def _equal(aliases: list[str], columns: Iterable[str]) -> str:
     left, right = aliases
     return " and ".join(
-        f'{left}."{name}" is not distinct from {right}."{name}"' for name in columns
+        f"{left}.{quote_identifier(name)} is not distinct from "
+        f"{right}.{quote_identifier(name)}"
+        for name in columns
     )
 
 
