@@ -28,7 +28,6 @@ from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.core.calendar import production_day
 from mozart_etl.core.run_vars import RunVars
-from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.runner import invoke_dbt, scoped_environ
 from mozart_etl.factory.connections import source_connector
 from mozart_etl.factory.tasks import prepare_local_stores
@@ -160,7 +159,6 @@ class Deployment:
         )
         variables = {**tenant.dbt_vars(), **RunVars.of(window, "property").to_xcom()}
         target = self.home / "dbt"
-        forget_dbt_duckdb_environment(None)
         invoke_dbt(
             self.folder,
             tenant,
@@ -177,7 +175,6 @@ class Deployment:
                 "--quiet",
             ],
         )
-        forget_dbt_duckdb_environment(None)
 
     def marts(self, tenant: TenantConfig, day: date) -> dict[str, list[dict[str, Any]]]:
         """Each daily mart's rows of `day`, sorted by grain."""

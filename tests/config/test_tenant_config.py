@@ -371,3 +371,21 @@ def test_cli_validate_fails_on_an_empty_tenants_dir(
 
     assert mozart(["--tenants-dir", str(tmp_path / "empty"), "validate"]) == 1
     assert "no tenant.yaml under" in caplog.text
+
+
+def test_connections_names_every_connection_a_tenant_opens(tmp_path: Path) -> None:
+    data = tenant_dict(
+        tmp_path, [table_dict("lots", [{"name": "id", "type": "bigint"}])]
+    )
+    data["source"] = {"type": "postgresql", "database": "mes", "conn_id": "plant_src"}
+    data["publish"] = {"target": {"conn_id": "aps_pg"}, "marts": ["mart_wip"]}
+    data["storage"]["s3"] = {"aws_conn_id": "lake_aws"}
+    data["alerting"] = {"emails": ["ops@example.com"], "smtp_conn_id": "mail"}
+    tenant = TenantConfig.model_validate(data, context={"base_dir": tmp_path})
+
+    assert tenant.connections() == {
+        "source.conn_id": "plant_src",
+        "publish.target.conn_id": "aps_pg",
+        "storage.s3.aws_conn_id": "lake_aws",
+        "alerting.smtp_conn_id": "mail",
+    }

@@ -31,7 +31,6 @@ import pytest
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.core.calendar import production_day
 from mozart_etl.core.run_vars import RunVars
-from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.runner import invoke_dbt, scoped_environ
 from mozart_etl.demo.acme import (
     ACME_DAY_START_HOUR,
@@ -55,7 +54,6 @@ class _WholeProject(Deployment):
 
     def _build(self, tenant: TenantConfig, day: date) -> None:
         target = self.home / "dbt"
-        forget_dbt_duckdb_environment(None)
         invoke_dbt(
             self.folder,
             tenant,
@@ -70,7 +68,6 @@ class _WholeProject(Deployment):
                 str(target / "logs"),
             ],
         )
-        forget_dbt_duckdb_environment(None)
 
 
 def run_variables(tenant: TenantConfig, day: date) -> dict[str, Any]:

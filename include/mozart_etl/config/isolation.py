@@ -61,16 +61,19 @@ def owned_names(tenant: TenantConfig) -> dict[str, str]:
     return names
 
 
+TENANT_CONNECTIONS = ("source.conn_id", "publish.target.conn_id", "dbt.trino.conn_id")
+"""The connections only their tenant may name (the others, the lake's, the
+catalog's and the alert channels', are the platform's to share)."""
+
+
 def shared_resources(tenant: TenantConfig) -> dict[str, str]:
     """Resources no two tenants may name (connections, the warehouse file), as
     written in tenant.yaml (after `${ENV}` substitution and validation)."""
-    resources: dict[str, str] = {}
-    if tenant.source.conn_id:
-        resources["source.conn_id"] = tenant.source.conn_id
-    if tenant.publish is not None and tenant.publish.target.conn_id:
-        resources["publish.target.conn_id"] = tenant.publish.target.conn_id
-    if tenant.dbt.trino is not None and tenant.dbt.trino.conn_id:
-        resources["dbt.trino.conn_id"] = tenant.dbt.trino.conn_id
+    resources = {
+        setting: conn_id
+        for setting, conn_id in tenant.connections().items()
+        if setting in TENANT_CONNECTIONS
+    }
     if tenant.dbt.duckdb_path:
         resources["dbt.duckdb_path"] = tenant.dbt.duckdb_path
     return resources

@@ -721,6 +721,28 @@ class TenantConfig(FrozenModel):
     def lake_prefix(self) -> str:
         return self.storage.prefix or self.tenant_id
 
+    def connections(self) -> dict[str, str]:
+        """Every Airflow connection the tenant's tasks open, by the setting
+        that names it: the source, the publish target and the Trino user are
+        the tenant's own (`config/isolation.py`); the lake, the REST catalog
+        and the alert channels may be shared platform connections."""
+        named = {
+            "source.conn_id": self.source.conn_id,
+            "publish.target.conn_id": (
+                self.publish.target.conn_id if self.publish is not None else None
+            ),
+            "dbt.trino.conn_id": (
+                self.dbt.trino.conn_id if self.dbt.trino is not None else None
+            ),
+            "storage.s3.aws_conn_id": (
+                self.storage.s3.aws_conn_id if self.storage.s3 is not None else None
+            ),
+            "iceberg.catalog.conn_id": self.iceberg.catalog.conn_id,
+            "alerting.smtp_conn_id": self.alerting.smtp_conn_id,
+            "alerting.slack_webhook_conn_id": self.alerting.slack_webhook_conn_id,
+        }
+        return {setting: conn_id for setting, conn_id in named.items() if conn_id}
+
     def dbt_vars(self) -> dict[str, object]:
         """The tenant's own dbt vars: its id, the zone of its naive source
         timestamps (staging's `mozart_core.source_instant`) and `dbt.vars`."""

@@ -31,7 +31,6 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from mozart_etl.config.models import TenantConfig
 from mozart_etl.config.registry import load_all
 from mozart_etl.ops.local_env import apply_defaults
 from mozart_etl.ops.pools import pools_json, required_pools
@@ -106,7 +105,7 @@ def setup(env: dict[str, str]) -> list[str]:
     log.info("pools imported from %s", pools)
     missing = []
     for tenant in tenants:
-        for conn_id in _conn_ids(tenant):
+        for conn_id in tenant.connections().values():
             variable = f"AIRFLOW_CONN_{conn_id.upper()}"
             if variable not in env:
                 missing.append(variable)
@@ -118,14 +117,6 @@ def setup(env: dict[str, str]) -> list[str]:
                     variable,
                 )
     return missing
-
-
-def _conn_ids(tenant: TenantConfig) -> list[str]:
-    """The Airflow connections a tenant's tasks open (source, publish target)."""
-    ids = [tenant.source.conn_id]
-    if tenant.publish is not None:
-        ids.append(tenant.publish.target.conn_id)
-    return [conn_id for conn_id in ids if conn_id]
 
 
 def up(
