@@ -27,8 +27,9 @@ import duckdb
 from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.core.calendar import production_day
+from mozart_etl.core.environ import scoped_environ
 from mozart_etl.core.run_vars import RunVars
-from mozart_etl.dbt.runner import invoke_dbt, scoped_environ
+from mozart_etl.dbt.runner import invoke_dbt
 from mozart_etl.factory.connections import source_connector
 from mozart_etl.factory.tasks import prepare_local_stores
 from mozart_etl.load.catalog import open_catalog

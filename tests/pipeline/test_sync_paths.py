@@ -27,7 +27,7 @@ from mozart_etl.core.calendar import production_day
 from mozart_etl.core.credentials import Credentials
 from mozart_etl.core.errors import ReconcileMismatch
 from mozart_etl.extract.connectors import connector_for
-from mozart_etl.load import iceberg
+from mozart_etl.load import iceberg, reconcile
 from mozart_etl.load.catalog import open_catalog
 from mozart_etl.load.reconcile import ReconcileResult
 from mozart_etl.load.versions import DELETED, VALID_FROM, live_rows
@@ -317,6 +317,28 @@ def test_a_delete_without_a_strategy_fails_naming_the_key_and_the_fix(
     plant.deletes = "key_scan"  # the fix the message names; the rerun passes
     assert plant.sync(T0 + timedelta(days=2, hours=2)).matched
     assert plant.live() == _expected_live(plant)
+
+
+def test_deleted_keys_are_looked_up_only_when_raw_counts_more_rows(
+    plant: Plant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raw's live rows are at most the rows its snapshot summary counts: a sync
+    whose raw counts no more rows than the source holds cannot have a key gone
+    from the source, and reads no raw file to look for one. Once raw counts
+    more (a delete), the keys are looked up and the gone one named."""
+    plant.upsert(*_history(2, 3))
+
+    def no_scan(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("raw's live rows were read for the deleted-key check")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(reconcile, "live_rows", no_scan)
+        assert plant.sync(T0 + timedelta(days=2)).matched  # 6 rows, 6 in raw
+
+    plant.sql("DELETE FROM visits WHERE id = 101")  # raw's 6 > the source's 5
+    with pytest.raises(ReconcileMismatch) as failure:
+        plant.sync(T0 + timedelta(days=2, hours=1))
+    assert "{'id': 101}" in str(failure.value)
 
 
 @pytest.mark.parametrize("zone", [CHICAGO, SEOUL])

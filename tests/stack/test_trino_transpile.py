@@ -30,8 +30,9 @@ import pytest
 
 from mozart_etl.config.models import TenantConfig
 from mozart_etl.core.calendar import production_day
+from mozart_etl.core.environ import scoped_environ
 from mozart_etl.core.run_vars import RunVars
-from mozart_etl.dbt.runner import invoke_dbt, scoped_environ
+from mozart_etl.dbt.runner import invoke_dbt
 from mozart_etl.demo.acme import (
     ACME_DAY_START_HOUR,
     ACME_DST_DAY,

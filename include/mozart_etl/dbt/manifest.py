@@ -15,6 +15,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.dbt.project import (
     DBT_LAYERS,
     DBT_MANIFEST_FILE,
+    PROFILE_NAME,
     manifest_path,
     tenant_dbt_dir,
 )
@@ -24,9 +25,24 @@ log = logging.getLogger(__name__)
 
 
 def build_manifest(tenant_folder: Path, tenant: TenantConfig) -> Path:
+    """The manifest, parsed as the DAG's dbt tasks run: the same vars, profile
+    and target, so the partial-parse state it leaves (target/) spares the
+    first task on this deployment a full parse (dbt keeps a state only for the
+    vars, profile, target and resolved connection it was parsed with)."""
     invoke_dbt(tenant_folder, tenant, ["deps", "--quiet"])
     invoke_dbt(
-        tenant_folder, tenant, ["parse", "--quiet", "--vars", tenant_vars(tenant)]
+        tenant_folder,
+        tenant,
+        [
+            "parse",
+            "--quiet",
+            "--vars",
+            tenant_vars(tenant),
+            "--profile",
+            PROFILE_NAME,
+            "--target",
+            str(tenant.dbt.target),
+        ],
     )
     dbt_manifest = tenant_dbt_dir(tenant_folder) / DBT_MANIFEST_FILE
     write_layer_manifests(dbt_manifest, tenant_folder)

@@ -10,6 +10,8 @@ SOURCES_FILE = Path("models") / "staging" / "_sources.yml"
 DBT_MANIFEST_FILE = Path("target") / "manifest.json"
 # The dbt layers, each rendered as its own Cosmos task group, in build order.
 DBT_LAYERS = ("staging", "marts")
+PROFILE_NAME = "mozart"
+"""The one profile of the shared profiles.yml (every tenant's target is in it)."""
 PROJECT_FILES = ("dbt_project.yml", "packages.yml")
 """The two files every tenant's dbt project needs and no one edits: its name
 and profile, and the shared `mozart_core` package."""

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.environ import scoped_environ
 from mozart_etl.core.errors import ConfigError
 from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.profile import dbt_env
@@ -36,21 +34,6 @@ def tenant_vars(tenant: TenantConfig) -> str:
 def placeholder_vars(tenant: TenantConfig) -> str:
     """`--vars` for parse/compile: the tenant's own vars plus a stand-in day."""
     return json.dumps({**tenant.dbt_vars(), **PLACEHOLDER_DAY_VARS})
-
-
-@contextmanager
-def scoped_environ(values: dict[str, str]) -> Iterator[None]:
-    """dbt's `env_var()` reads os.environ; restore it afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def invoke_dbt(

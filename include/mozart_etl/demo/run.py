@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from mozart_etl.config.loader import load_tenant, tenants_dir
 from mozart_etl.core.calendar import production_day
+from mozart_etl.core.environ import scoped_environ
 from mozart_etl.demo.generate import DEMO_DAY, generate_demo_source
 from mozart_etl.demo.summary import RunSummary, summarise_run
 from mozart_etl.ops.run_days import RunFailed, run_days
@@ -39,22 +40,30 @@ def run_tenant_day(
     `conf` adds run parameters (e.g. `plan_ver`); tasks matching
     `mark_success_pattern` are marked successful instead of run.
     """
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
 
     from mozart_etl.config.loader import project_root
 
-    bag = DagBag(dag_folder=str(project_root() / "dags"))
-    if tenant_id not in bag.dags:
-        raise SystemExit(f"no DAG {tenant_id!r}; import errors: {bag.import_errors}")
     tenant = load_tenant(tenants_dir() / tenant_id)
     schedule = tenant.schedule
     window = production_day(day, schedule.timezone, schedule.day_start_hour)
-    # Logical date = the day's end, so the run's data interval is the day itself.
-    return bag.dags[tenant_id].test(
-        logical_date=window.end,
-        run_conf={"production_day": day.isoformat(), **(conf or {})},
-        mark_success_pattern=mark_success_pattern,
-    )
+    # The DAG files build only this tenant's DAG, as in a task's process (the
+    # parsing context): `dag.test` parses the whole DAG folder again to store
+    # it, and every other tenant's DAG and maintenance DAG cost each run their
+    # build and serialization. A tenant's DAG triggers no other DAG.
+    with scoped_environ({_AIRFLOW_PARSING_CONTEXT_DAG_ID: tenant_id}):
+        bag = DagBag(dag_folder=str(project_root() / "dags"))
+        if tenant_id not in bag.dags:
+            raise SystemExit(
+                f"no DAG {tenant_id!r}; import errors: {bag.import_errors}"
+            )
+        # Logical date = the day's end, so the run's data interval is the day.
+        return bag.dags[tenant_id].test(
+            logical_date=window.end,
+            run_conf={"production_day": day.isoformat(), **(conf or {})},
+            mark_success_pattern=mark_success_pattern,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,12 +27,14 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 
 from mozart_etl.config.constants import DbtTarget
 from mozart_etl.config.models import TenantConfig
+from mozart_etl.core.environ import restore_environ, saved_environ
 from mozart_etl.core.errors import ConfigError
 from mozart_etl.core.run_vars import RunVars
 from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
 from mozart_etl.dbt.failures import DbtRetryPolicy
-from mozart_etl.dbt.profile import dbt_env
+from mozart_etl.dbt.profile import dbt_env, profile_digest
 from mozart_etl.dbt.project import (
+    PROFILE_NAME,
     manifest_path,
     profiles_dir,
     tenant_dbt_dir,
@@ -102,7 +104,7 @@ def profile_config(tenant: TenantConfig) -> ProfileConfig:
     trino = tenant.dbt.trino
     if tenant.dbt.target == DbtTarget.TRINO and trino is not None and trino.conn_id:
         return ProfileConfig(
-            profile_name="mozart",
+            profile_name=PROFILE_NAME,
             target_name="trino",
             profile_mapping=TrinoConnectionProfileMapping(
                 conn_id=trino.conn_id,
@@ -114,7 +116,7 @@ def profile_config(tenant: TenantConfig) -> ProfileConfig:
             ),
         )
     return ProfileConfig(
-        profile_name="mozart",
+        profile_name=PROFILE_NAME,
         target_name=str(tenant.dbt.target),
         profiles_yml_filepath=profiles_dir() / "profiles.yml",
     )
@@ -152,11 +154,7 @@ def after_dbt_task(
         record_mart_event(tenant_folder, context, result)
     finally:
         gc.unfreeze()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(saved)
 
 
 def _operator_args(tenant_folder: Path, tenant: TenantConfig) -> dict[str, object]:
@@ -177,7 +175,7 @@ def _operator_args(tenant_folder: Path, tenant: TenantConfig) -> dict[str, objec
         before_dbt_task, tenant.dbt.target == DbtTarget.DUCKDB
     )
     # Mart tasks get Asset outlets (dag_factory); this attaches the rows.
-    saved = {key: os.environ.get(key) for key in environment}
+    saved = saved_environ(environment)
     operator_args["post_execute"] = partial(after_dbt_task, str(tenant_folder), saved)
     return operator_args
 
@@ -211,8 +209,9 @@ def dbt_layer_task(
         layer=layer,
         tenant_folder=str(tenant_folder),
         # One partial-parse cache for both layers: the same project, profile
-        # and vars, so the marts task reuses what the staging task parsed.
-        cache_id=f"{tenant.tenant_id}__dbt",
+        # and vars, so the marts task reuses what the staging task parsed;
+        # one per resolved profile (dbt's state is only valid under it).
+        cache_id=f"{tenant.tenant_id}__dbt__{profile_digest(tenant)}",
         project_dir=str(tenant_dbt_dir(tenant_folder)),
         profile_config=profile_config(tenant),
         invocation_mode=InvocationMode.DBT_RUNNER,

@@ -477,10 +477,18 @@ def _refuse_duplicate_keys(
 
 
 def _row_count(iceberg_table: Table) -> int:
+    return summary_rows(iceberg_table) or 0
+
+
+def summary_rows(iceberg_table: Table) -> int | None:
+    """The rows of the table's current snapshot (every version a raw table
+    holds, deletions included) as its summary records them: no data file is
+    read. None when there is no snapshot or the summary does not say."""
     snapshot = iceberg_table.current_snapshot()
     if snapshot is None or snapshot.summary is None:
-        return 0
-    return int(snapshot.summary.get("total-records", 0))
+        return None
+    total = snapshot.summary.get("total-records")
+    return int(total) if total is not None else None
 
 
 __all__ = [
@@ -490,4 +498,5 @@ __all__ = [
     "as_rows",
     "load_partition",
     "raw_table_exists",
+    "summary_rows",
 ]

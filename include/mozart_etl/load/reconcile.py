@@ -51,6 +51,7 @@ from mozart_etl.extract.connectors import Connector
 from mozart_etl.extract.extractor import read_source
 from mozart_etl.extract.query import Window, tenant_select
 from mozart_etl.extract.source_errors import source_error
+from mozart_etl.load.iceberg import summary_rows
 from mozart_etl.load.versions import (
     VALID_FROM,
     is_dated,
@@ -355,9 +356,18 @@ def _stale(
     keys: list[str],
 ) -> pa.Table:
     """Live raw keys the source no longer holds, looked up only when raw has
-    more live rows than the source has rows."""
+    more live rows than the source has rows.
+
+    Raw's live rows are never more than the rows its snapshot summary counts
+    (every version and deletion): when that count is within the source's, no
+    key can be stale and raw's data files are not read (a first load's, or a
+    table whose rows rarely change: ~0.5 s a million rows)."""
+    source_count = _source_count(tenant, table, connector)
+    held = summary_rows(raw)
+    if held is not None and held <= source_count:
+        return raw.schema().as_arrow().empty_table().select(keys)
     live = live_rows(raw, table, columns=keys).select(keys)
-    if live.num_rows <= _source_count(tenant, table, connector):
+    if live.num_rows <= source_count:
         return live.slice(0, 0)
     present = read_source(tenant, table, connector, names=keys, window=None)
     con = duckdb.connect()
