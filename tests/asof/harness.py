@@ -12,7 +12,6 @@ one tenant can run side by side.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -29,7 +28,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.core.calendar import production_day
 from mozart_etl.core.environ import scoped_environ
 from mozart_etl.core.run_vars import RunVars
-from mozart_etl.dbt.runner import invoke_dbt
+from mozart_etl.dbt.runner import invoke_dbt, tenant_vars
 from mozart_etl.factory.connections import source_connector
 from mozart_etl.factory.tasks import prepare_local_stores
 from mozart_etl.load.catalog import open_catalog
@@ -158,8 +157,10 @@ class Deployment:
         window = production_day(
             day, tenant.schedule.timezone, tenant.schedule.day_start_hour
         )
-        variables = {**tenant.dbt_vars(), **RunVars.of(window, "property").to_xcom()}
         target = self.home / "dbt"
+        # As the DAG's dbt tasks run it: the tenant's own vars, the run's
+        # values in the environment (so a deployment's second build reuses
+        # the first one's parse, kept in its own target path).
         invoke_dbt(
             self.folder,
             tenant,
@@ -168,13 +169,14 @@ class Deployment:
                 "--select",
                 DAILY_SELECTOR,
                 "--vars",
-                json.dumps(variables),
+                tenant_vars(tenant),
                 "--target-path",
                 str(target / "target"),
                 "--log-path",
                 str(target / "logs"),
                 "--quiet",
             ],
+            env=RunVars.of(window, "property").to_env(),
         )
 
     def marts(self, tenant: TenantConfig, day: date) -> dict[str, list[dict[str, Any]]]:

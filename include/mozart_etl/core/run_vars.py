@@ -53,6 +53,11 @@ class RunVars(BaseModel):
     def from_xcom(cls, payload: Mapping[str, str]) -> RunVars:
         return cls.model_validate(dict(payload))
 
+    def to_env(self) -> dict[str, str]:
+        """The variables as a dbt task's environment carries them (what
+        `dbt_env_templates` renders to): for dbt run outside Airflow."""
+        return {self.env_name(name): value for name, value in self.to_xcom().items()}
+
     @staticmethod
     def env_name(name: str) -> str:
         return f"MOZART_RUN_{name.upper()}"

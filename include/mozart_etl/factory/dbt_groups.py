@@ -8,7 +8,6 @@ runs in-process through dbt's runner.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -41,6 +40,7 @@ from mozart_etl.dbt.project import (
 )
 from mozart_etl.factory.asset_events import record_mart_event
 from mozart_etl.factory.dbt_layer import DbtLayerOperator
+from mozart_etl.factory.heap import freeze_heap, unfreeze_heap
 from mozart_etl.factory.trino_profile import TrinoConnectionProfileMapping
 
 # The dbt installed beside this interpreter, whatever the worker's PATH says.
@@ -123,15 +123,16 @@ def profile_config(tenant: TenantConfig) -> ProfileConfig:
 
 
 def before_dbt_task(duckdb: bool, context: Any) -> None:
-    """A dbt task's pre-execute hook: freeze the heap for the garbage collector.
+    """A dbt task's pre-execute hook: freeze the heap for the garbage collector
+    (factory/heap.py).
 
-    Cosmos runs a full `gc.collect()` after every in-process dbt command (to
-    release the adapters' semaphores, astronomer-cosmos#2334). Over a worker's
-    whole heap that took 0.43 s per task, a third of a demo run under
+    Cosmos also runs a full `gc.collect()` after every in-process dbt command
+    (to release the adapters' semaphores, astronomer-cosmos#2334). Over a
+    worker's whole heap that took 0.43 s per task, a third of a demo run under
     `dag.test`; with what existed before the command frozen, it walks only what
     the command allocated. `after_dbt_task` unfreezes.
     """
-    gc.freeze()
+    freeze_heap()
     if duckdb:
         forget_dbt_duckdb_environment(context)
 
@@ -153,7 +154,7 @@ def after_dbt_task(
     try:
         record_mart_event(tenant_folder, context, result)
     finally:
-        gc.unfreeze()
+        unfreeze_heap()
         restore_environ(saved)
 
 

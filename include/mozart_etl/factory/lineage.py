@@ -27,6 +27,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 
 from mozart_etl.config.constants import SourceType
 from mozart_etl.config.loader import load_tenant
+from mozart_etl.factory.heap import freeze_heap, unfreeze_heap
 from mozart_etl.factory.tasks import release_arrow_memory
 
 if TYPE_CHECKING:
@@ -47,9 +48,11 @@ class StageOperator(PythonOperator):
         self._stage_result: Any = None
 
     def execute(self, context: Any) -> Any:
+        freeze_heap()
         try:
             self._stage_result = super().execute(context)
         finally:
+            unfreeze_heap()
             release_arrow_memory()
         return self._stage_result
 
