@@ -88,9 +88,13 @@ browser: ## Debian's chromium + chromedriver for the browser test (apt-get, only
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 TEST_PATHS := tests/live $(filter-out tests/live/,$(wildcard tests/*/)) $(wildcard tests/test_*.py)
-# tests/live is named first so the scheduler hands it (6 min, mostly waiting on
-# Airflow's scheduler loop) to one worker at the start, the browser package to
-# the other, and the rest fills in behind them.
+# tests/live is named first so the scheduler hands it (5-6 min, mostly waiting
+# on Airflow's scheduler loop) to one worker at the start, the browser package
+# to another, and the rest fills in behind them. Three workers on two cores:
+# those two groups leave most of a core idle while they wait, and the third
+# worker uses it (814 s with two workers, 692 s with three, same commit:
+# docs/performance.md).
+TEST_WORKERS ?= 3
 # The type check runs beside pytest (its 40 s of one core fit in the time the
 # workers wait on Airflow's scheduler); its output follows pytest's, and either
 # failing fails the target (pytest's exit code 5, no tests, included).
@@ -98,7 +102,7 @@ test: lint manifests browser ## The whole suite (lint, type check and pytest aga
 	$(BIN)/mozart validate
 	@mkdir -p $(MOZART_HOME)
 	@$(BIN)/mypy > $(MOZART_HOME)/typecheck.log 2>&1 & typecheck=$$!; \
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 $(TEST_PATHS); \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(TEST_PATHS); \
 	tests=$$?; wait $$typecheck; typed=$$?; \
 	echo "--- make typecheck (beside pytest):"; cat $(MOZART_HOME)/typecheck.log; \
 	[ $$typed -eq 0 ] || echo "make test: the type check failed"; \

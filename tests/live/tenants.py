@@ -51,16 +51,16 @@ def build_template(workdir: Path, template: Template) -> Path:
     """A slim tenant with its dbt manifest; `copy_tenant` stamps tenants from it."""
     tenants = workdir / template.name
     folder = tenants / template.name
+    config = _slim_config(template, template.name)
+    transformed = any("transform" in table for table in config["tables"])
+    skipped = ("target", "logs") if transformed else ("target", "logs", "transforms.py")
     shutil.copytree(
-        DEMO,
-        folder,
-        symlinks=True,
-        ignore=shutil.ignore_patterns("target", "logs", "transforms.py"),
+        DEMO, folder, symlinks=True, ignore=shutil.ignore_patterns(*skipped)
     )
     for sql in (folder / "dbt" / "models").rglob("*.sql"):
         if sql.stem not in template.models:
             sql.unlink()
-    _write_config(folder, _slim_config(template, template.name))
+    _write_config(folder, config)
     # Copies keep this dbt project name: their manifests are this one's.
     project = folder / "dbt" / "dbt_project.yml"
     text = project.read_text(encoding="utf-8")
