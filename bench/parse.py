@@ -89,7 +89,7 @@ def parse_dagbag(
         # The dbt ls cache lives in Airflow Variables (a metadata DB): measure
         # the uncached cost, what every changed project pays.
         os.environ["AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS"] = "False"
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
     started = time.perf_counter()
     bag = DagBag(dag_folder=str(ROOT / "dags"))
@@ -104,7 +104,7 @@ def parse_dagbag(
 def import_floor() -> dict:
     started = time.perf_counter()
     import cosmos  # noqa: F401
-    from airflow.models.dagbag import DagBag  # noqa: F401
+    from airflow.dag_processing.dagbag import DagBag  # noqa: F401
 
     return {"parse_seconds": time.perf_counter() - started}
 
