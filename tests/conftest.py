@@ -29,6 +29,10 @@ os.environ.update(
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # dbt's parse state is cached per tenant and lake (factory/dbt_layer.py):
+        # the tests' lakes are many and short-lived, so their cache goes with
+        # the session's folder, not into the machine's temporary one.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(_SESSION_HOME / "cosmos"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
 )
