@@ -95,13 +95,14 @@ TEST_PATHS := tests/live $(filter-out tests/live/,$(wildcard tests/*/)) $(wildca
 # worker uses it (814 s with two workers, 692 s with three, same commit:
 # docs/performance.md).
 TEST_WORKERS ?= 3
-# The type check runs beside pytest (its 40 s of one core fit in the time the
-# workers wait on Airflow's scheduler); its output follows pytest's, and either
-# failing fails the target (pytest's exit code 5, no tests, included).
+# The type check runs beside pytest, niced (its 40 s of one core fit in the
+# time the workers wait on Airflow's scheduler, and it yields the cores to the
+# tests); its output follows pytest's, and either failing fails the target
+# (pytest's exit code 5, no tests, included).
 test: lint manifests browser ## The whole suite (lint, type check and pytest against the real services)
 	$(BIN)/mozart validate
 	@mkdir -p $(MOZART_HOME)
-	@$(BIN)/mypy > $(MOZART_HOME)/typecheck.log 2>&1 & typecheck=$$!; \
+	@nice -n 10 $(BIN)/mypy > $(MOZART_HOME)/typecheck.log 2>&1 & typecheck=$$!; \
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(TEST_PATHS); \
 	tests=$$?; wait $$typecheck; typed=$$?; \
 	echo "--- make typecheck (beside pytest):"; cat $(MOZART_HOME)/typecheck.log; \
