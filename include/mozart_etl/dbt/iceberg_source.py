@@ -88,10 +88,17 @@ def data_files(table: Table) -> DataFiles | None:
     return DataFiles(filesystem, paths)
 
 
-def raw_dataset(table: Table) -> ds.Dataset | None:
+_UNPLANNED = DataFiles(None, [])
+"""Stands for "not planned yet" (`files` arguments below)."""
+
+
+def raw_dataset(
+    table: Table, files: DataFiles | None = _UNPLANNED
+) -> ds.Dataset | None:
     """The table's current snapshot as a pyarrow dataset of its Parquet files,
-    or None where reading the files directly would not equal the table."""
-    files = data_files(table)
+    or None where reading the files directly would not equal the table.
+    `files`: the snapshot's `data_files`, when the caller planned them."""
+    files = data_files(table) if files is _UNPLANNED else files
     if files is None:
         return None
     schema = schema_to_pyarrow(table.schema(), include_field_ids=False)
@@ -102,13 +109,15 @@ def raw_dataset(table: Table) -> ds.Dataset | None:
     )
 
 
-def local_parquet_files(table: Table) -> list[str] | None:
+def local_parquet_files(
+    table: Table, files: DataFiles | None = _UNPLANNED
+) -> list[str] | None:
     """The snapshot's data files when DuckDB's own reader gives exactly the
     table: all on the local disk and written under its only schema (so each
     file holds the table's columns with their types). None otherwise."""
     if len(table.metadata.schemas) != 1:
         return None  # a promotion or an added column: the dataset reconciles
-    files = data_files(table)
+    files = data_files(table) if files is _UNPLANNED else files
     if files is None or not files.paths:
         return None
     if not isinstance(files.filesystem, pafs.LocalFileSystem):
@@ -116,12 +125,14 @@ def local_parquet_files(table: Table) -> list[str] | None:
     return files.paths
 
 
-def local_relation(conn: DuckDBPyConnection, table: Table) -> DuckDBPyRelation | None:
+def local_relation(
+    conn: DuckDBPyConnection, table: Table, files: DataFiles | None = _UNPLANNED
+) -> DuckDBPyRelation | None:
     """The table read by DuckDB's own Parquet reader on `conn`, its columns in
     its order, where that is exact (`local_parquet_files`); else None. Not
     hive partitioning: an identity partition's folder name would stand in for
     the column the file holds (and type it anew)."""
-    paths = local_parquet_files(table)
+    paths = local_parquet_files(table, files)
     if paths is None:
         return None
     columns = ", ".join(quote_identifier(f.name) for f in table.schema().fields)
@@ -182,13 +193,15 @@ class Plugin(IcebergPlugin):
         scan: dict[str, Any] = {
             key: source_config[key] for key in SCAN_KEYS if key in source_config
         }
-        if not scan and self._connection is not None:
-            relation = local_relation(self._connection, table)
-            if relation is not None:
-                return relation
-        dataset = None if scan else raw_dataset(table)
-        if dataset is not None:
-            return dataset
+        if not scan:  # the snapshot's files, planned once for both readers
+            files = data_files(table)
+            if self._connection is not None:
+                relation = local_relation(self._connection, table, files)
+                if relation is not None:
+                    return relation
+            dataset = raw_dataset(table, files)
+            if dataset is not None:
+                return dataset
         log.info(
             "raw %s read through PyIceberg (delete files, scan options or "
             "another FileIO): the table is loaded into memory",
