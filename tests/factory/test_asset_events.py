@@ -14,7 +14,7 @@ from mozart_etl.config.loader import load_tenant
 from mozart_etl.config.models import TrinoConfig
 from mozart_etl.core.calendar import production_day
 from mozart_etl.core.run_vars import RunVars
-from mozart_etl.factory.asset_events import mart_event_extra
+from mozart_etl.factory.asset_events import mart_event_extras
 from mozart_etl.factory.assets import mart_asset, raw_asset
 from mozart_etl.factory.dag_factory import build_tenant_dag
 
@@ -66,12 +66,13 @@ def test_mart_event_counts_the_runs_partition(mozart_home: Path) -> None:
         con.execute("CREATE TABLE demo.mart_own (x INT)")  # not a product mart
         con.execute("INSERT INTO demo.mart_own SELECT * FROM range(5)")
 
-    wip = mart_event_extra(tenant, "mart_wip", RUN_VARS)
+    extras = mart_event_extras(
+        tenant, ["mart_wip", "mart_item_master", "mart_own"], RUN_VARS
+    )
+    wip, items, own = (extras[m] for m in ("mart_wip", "mart_item_master", "mart_own"))
     assert (wip["partition"], wip["rows"]) == ("snapshot_date=2026-11-19", 3)
     assert wip["production_day"] == "2026-11-19"
-    items = mart_event_extra(tenant, "mart_item_master", RUN_VARS)
     assert (items["partition"], items["rows"]) == ("plan_ver=2026-11-W47V", 2)
-    own = mart_event_extra(tenant, "mart_own", RUN_VARS)
     assert (own["partition"], own["rows"]) == ("all", 5)
 
 

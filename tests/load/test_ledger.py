@@ -197,6 +197,7 @@ def test_the_ledger_stays_small_and_keeps_every_record(
     monkeypatch.setattr(ledger_module, "LEDGER_SNAPSHOTS_KEPT", 3)
     monkeypatch.setattr(ledger_module, "LEDGER_SNAPSHOT_MIN_AGE", timedelta(0))
     monkeypatch.setattr(ledger_module, "LEDGER_COMPACT_AT_FILES", 4)
+    monkeypatch.setattr(ledger_module, "LEDGER_EXPIRE_BATCH", 2)
     tenant = _tenant(tmp_path)
     catalog = open_catalog(tenant)
     _, first = _run(tmp_path, [1], "run-0", "x0")
@@ -207,7 +208,8 @@ def test_the_ledger_stays_small_and_keeps_every_record(
         ledger_module.append_record(catalog, tenant, record)
 
     ledger = catalog.load_table((tenant.raw_namespace, LEDGER_TABLE))
-    assert len(ledger.snapshots()) == 3
+    # Expired in batches of two: three kept, a fourth until the next write.
+    assert len(ledger.snapshots()) in (3, 4)
     snapshot = ledger.current_snapshot()
     assert snapshot is not None
     assert int(snapshot.summary["total-data-files"] or 0) <= 5

@@ -29,6 +29,7 @@ from mozart_etl.core.errors import ReconcileMismatch
 from mozart_etl.extract.connectors import connector_for
 from mozart_etl.load import iceberg, reconcile
 from mozart_etl.load.catalog import open_catalog
+from mozart_etl.load.ledger import LEDGER_TABLE, read_ledger
 from mozart_etl.load.reconcile import ReconcileResult
 from mozart_etl.load.versions import DELETED, VALID_FROM, live_rows
 from mozart_etl.pipeline import stages
@@ -396,3 +397,38 @@ def test_the_same_source_synced_twice_adds_nothing(plant: Plant) -> None:
     assert plant.versions() == versions
     counts = pc.value_counts(plant.raw().scan().to_arrow().column("id"))
     assert max(item["counts"].as_py() for item in counts) == 1
+
+
+def test_a_sync_ledgers_its_load_and_reconciliation_in_one_write(
+    plant: Plant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync task loads and reconciles in one process: its ledger gets one
+    record (one Iceberg commit) with both. A reconciliation that raises still
+    leaves the load's record, naming the snapshot the load committed."""
+    plant.upsert(*_history(2, 3))
+    plant.sync(T0 + timedelta(days=2))
+    tenant = plant.tenant()
+    catalog = open_catalog(tenant)
+    ledger = catalog.load_table((tenant.raw_namespace, LEDGER_TABLE))
+    (record,) = ledger.scan().to_arrow().to_pylist()  # one write, not two
+    snapshot = plant.raw().current_snapshot()
+    assert (record["run_id"], record["status"]) == ("run1", "reconciled")
+    assert (record["rows_loaded"], record["source_rows"], record["raw_rows"]) == (
+        6,
+        6,
+        6,
+    )
+    assert record["snapshot_id"] == snapshot.snapshot_id
+
+    def source_gone(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the source went away during the reconciliation")
+
+    plant.upsert((900, "RUN", T0 + timedelta(days=2), T0 + timedelta(days=2)))
+    monkeypatch.setattr(stages, "reconcile", source_gone)
+    with pytest.raises(RuntimeError, match="went away"):
+        plant.sync(T0 + timedelta(days=2, hours=1))
+    loaded = {r["run_id"]: r for r in read_ledger(catalog, tenant).to_pylist()}["run2"]
+    snapshot = plant.raw().current_snapshot()
+    assert (loaded["status"], loaded["source_rows"]) == ("loaded", None)
+    assert loaded["snapshot_id"] == snapshot.snapshot_id
+    assert loaded["rows_loaded"] == loaded["rows_accepted"] >= 1

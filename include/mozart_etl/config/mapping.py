@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -254,7 +255,7 @@ class MartMapping(_Frozen):
 def standard_staging_models() -> dict[str, dict[str, str]]:
     """Standard staging models (name → column → SQL type), from
     dbt/product_standard.yml, the one place the product standard is written."""
-    return _product_standard().get("staging", {})
+    return product_standard_document().get("staging", {})
 
 
 def staging_model_of(mapping: MartMapping) -> str:
@@ -266,7 +267,7 @@ def staging_model_of(mapping: MartMapping) -> str:
                 f"(standard: {sorted(standard_staging_models())})"
             )
         return mapping.model
-    marts = _product_standard()["marts"]
+    marts = product_standard_document()["marts"]
     reads = mart_reads(marts.get(mapping.mart or "", {}))
     if len(reads) != 1:
         mappable = sorted(name for name, spec in marts.items() if spec.get("reads"))
@@ -399,9 +400,14 @@ def _check_column_options(
         )
 
 
+def product_standard_document() -> dict[str, Any]:
+    """dbt/product_standard.yml, the one place the product standard is written
+    (read once per process and project: the marts task asks it for each mart)."""
+    return _read_standard(project_root() / "dbt" / "product_standard.yml")
+
+
 @cache
-def _product_standard() -> dict[str, Any]:
-    path = project_root() / "dbt" / "product_standard.yml"
+def _read_standard(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
+from mozart_etl.config.mapping import product_standard_document
 from mozart_etl.config.models import TenantConfig
-from mozart_etl.dbt.project import shared_dbt_dir
 
 MARTS_FILE = Path("models") / "marts" / "_marts.yml"
 HEADER = (
@@ -23,18 +23,8 @@ HEADER = (
 )
 
 
-def _standard() -> dict[str, Any]:
-    path = shared_dbt_dir() / "product_standard.yml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
 def product_standard() -> dict[str, Any]:
-    return _standard()["marts"]
-
-
-def standard_staging() -> dict[str, dict[str, str]]:
-    """Standard staging models (name → column → SQL type) a mapping may generate."""
-    return _standard().get("staging", {})
+    return product_standard_document()["marts"]
 
 
 def render_mart_contracts(tenant: TenantConfig, present: set[str] | None = None) -> str:

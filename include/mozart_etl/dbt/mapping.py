@@ -40,11 +40,12 @@ from mozart_etl.config.mapping import (
     check_mapping,
     mart_reads,
     staging_model_of,
+    standard_staging_models,
 )
 from mozart_etl.config.models import TableConfig, TenantConfig
 from mozart_etl.core.errors import ConfigError
 from mozart_etl.core.identifiers import quote_identifier
-from mozart_etl.dbt.contracts import product_standard, standard_staging
+from mozart_etl.dbt.contracts import product_standard
 from mozart_etl.dbt.project import tenant_dbt_dir
 
 GENERATED_DIR = "_generated"
@@ -117,7 +118,7 @@ def render_staging(
 ) -> str:
     """The standard staging model `staging` over the table's raw versions."""
     _check(tenant, table, mapping)
-    columns = standard_staging()[staging]
+    columns = standard_staging_models()[staging]
     reader = _reader(table, staging)
     selects = [
         f"    cast({_value(tenant, table, mapping.columns[name])} as "

@@ -59,44 +59,50 @@ def record_mart_event(tenant_folder: str, context: Any, result: Any = None) -> N
         return
     tenant = load_tenant(Path(tenant_folder))
     run_vars = RunVars.from_xcom(context["ti"].xcom_pull(task_ids=DAY_TASK_ID))
-    for asset in marts:
-        model = asset.name.rsplit(".", 1)[-1]
-        extra = mart_event_extra(tenant, model, run_vars)
-        context["outlet_events"][mart_asset(tenant, model)].extra = extra
-        log.info("asset %s (%s): %s", asset.name, asset.uri, extra)
+    models = {asset.name.rsplit(".", 1)[-1]: asset for asset in marts}
+    extras = mart_event_extras(tenant, list(models), run_vars)
+    for model, asset in models.items():
+        context["outlet_events"][mart_asset(tenant, model)].extra = extras[model]
+        log.info("asset %s (%s): %s", asset.name, asset.uri, extras[model])
 
 
-def mart_event_extra(
-    tenant: TenantConfig, model: str, run_vars: RunVars
-) -> dict[str, Any]:
-    """The mart's partition and its rows: the production day's when the product
+def mart_event_extras(
+    tenant: TenantConfig, models: list[str], run_vars: RunVars
+) -> dict[str, dict[str, Any]]:
+    """Each mart's partition and its rows: the production day's when the product
     standard's grain starts with a date (daily marts), the run's value of the
     mart's `partition` column (e.g. `plan_ver` of master marts), else the whole
-    mart. DuckDB only, read-only once dbt let go of the file: Trino marts carry
-    no count (no reader for them yet)."""
+    mart. DuckDB only, read-only once dbt let go of the file (one connection for
+    all: opening the file costs more than a count): Trino marts carry no count
+    (no reader for them yet)."""
     day = run_vars.production_day.isoformat()
-    extra: dict[str, Any] = {
-        "tenant_id": tenant.tenant_id,
-        "model": model,
-        "production_day": day,
-        "target": str(tenant.dbt.target),
+    extras: dict[str, dict[str, Any]] = {
+        model: {
+            "tenant_id": tenant.tenant_id,
+            "model": model,
+            "production_day": day,
+            "target": str(tenant.dbt.target),
+        }
+        for model in models
     }
     if tenant.dbt.target != DbtTarget.DUCKDB:
-        return extra
+        return extras
     from mozart_etl.dbt.contracts import product_standard
     from mozart_etl.publish.warehouse import MartReader
 
-    spec = product_standard().get(model, {})
-    first = (spec.get("grain") or [None])[0]
-    column: str | None = None
-    value: date | str | None = None
-    if first is not None and spec["columns"][first]["type"] == "date":
-        column, value = first, date.fromisoformat(day)
-    elif spec.get("partition") in RunVars.model_fields:
-        column = spec["partition"]
-        value = run_vars.to_xcom()[column]
+    standard = product_standard()
     forget_dbt_duckdb_environment(None)
     with MartReader(tenant) as reader:
-        extra["rows"] = reader.count(model, day_column=column, day=value)
-    extra["partition"] = f"{column}={value}" if column else "all"
-    return extra
+        for model, extra in extras.items():
+            spec = standard.get(model, {})
+            first = (spec.get("grain") or [None])[0]
+            column: str | None = None
+            value: date | str | None = None
+            if first is not None and spec["columns"][first]["type"] == "date":
+                column, value = first, date.fromisoformat(day)
+            elif spec.get("partition") in RunVars.model_fields:
+                column = spec["partition"]
+                value = run_vars.to_xcom()[column]
+            extra["rows"] = reader.count(model, day_column=column, day=value)
+            extra["partition"] = f"{column}={value}" if column else "all"
+    return extras

@@ -3,10 +3,13 @@
 One record per (tenant, table, production day, run id, extract id) in the
 Iceberg table `<tid>_raw._mozart_ledger`: rows per stage (extracted,
 quarantined, accepted, loaded), the raw table's snapshot id, timings and a
-status. The load task writes it after its commit (`loaded`) or after a failure
-(`failed`); the validate task writes it when validation rejects the extract
-(`rejected`: nothing was loaded, the counts say why). A retry of the same run
-and extract replaces its record, so the key stays unique.
+status. The load writes it after its commit (`loaded`) or after a failure
+(`failed`); the validation writes it when it rejects the extract (`rejected`:
+nothing was loaded, the counts say why); the reconciliation adds both sides'
+figures (`reconciled` or `mismatch`). Where one process loads and reconciles
+(a table's sync task), the load's record is written with the reconciliation's
+figures, in one commit. A retry of the same run and extract replaces its
+record, so the key stays unique.
 
 An Iceberg table rather than Parquet files in the lake: the same catalog that
 dbt and Trino already read serves it, with no extra layout to glob, and every
@@ -57,6 +60,9 @@ table tasks of a run write at once) would find its base gone and retry. A
 write takes well under a second from reading its base to committing; a
 10-minute age let a backfill's ledger grow to hundreds of snapshots, each
 write copying them all (1.2-1.6 s per write in `bench/backfill.py`)."""
+LEDGER_EXPIRE_BATCH = 8
+"""...in batches: an expiry is a commit of its own, as costly as a record's,
+so a write expires only once this many snapshots are past the kept ones."""
 LEDGER_WRITE_ATTEMPTS = 8
 LEDGER_COMPACT_AT_FILES = 32
 """...and a data file: past this many, the records are rewritten as one file."""
@@ -217,17 +223,22 @@ def append_record(catalog: Catalog, tenant: TenantConfig, record: LedgerRecord) 
             log.warning("run ledger write conflicted (%s); trying again", exc)
             time.sleep(random.uniform(0.05, 0.1) * attempt)
             ledger = ledger.refresh()
-    snapshot = ledger.refresh().current_snapshot()
+    # The table holds the state this append committed (another writer's
+    # later commit is not this record's snapshot).
+    snapshot = ledger.current_snapshot()
     assert snapshot is not None
     _keep_small(ledger)
     return snapshot.snapshot_id
 
 
-def _keep_small(ledger: Table, compact_at: int | None = None) -> bool:
+def _keep_small(
+    ledger: Table, compact_at: int | None = None, expire_at: int | None = None
+) -> bool:
     """Compact the ledger's files (past `compact_at`, default
-    LEDGER_COMPACT_AT_FILES, read at call time) and expire its old snapshots,
-    so a write costs the same after a year of runs as after one. Returns False
-    when a concurrent write deferred it.
+    LEDGER_COMPACT_AT_FILES) and expire its old snapshots (once `expire_at`,
+    default LEDGER_EXPIRE_BATCH, can go; both read at call time), so a write
+    costs the same after a year of runs as after one. Returns False when a
+    concurrent write deferred it.
 
     Both are housekeeping after the record's own commit: a concurrent writer
     that wins makes this one give up (PyIceberg validates the rewrite against
@@ -237,20 +248,21 @@ def _keep_small(ledger: Table, compact_at: int | None = None) -> bool:
     assert snapshot is not None and snapshot.summary is not None
     files = int(snapshot.summary["total-data-files"] or 0)
     limit = LEDGER_COMPACT_AT_FILES if compact_at is None else compact_at
+    batch = LEDGER_EXPIRE_BATCH if expire_at is None else expire_at
     try:
         if files > limit:
             log.info("compacting the run ledger: %d files into one", files)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Delete operation did not match")
                 ledger.overwrite(latest_records(ledger.scan().to_arrow()))
-        snapshots = sorted(ledger.refresh().snapshots(), key=lambda s: s.timestamp_ms)
+        snapshots = sorted(ledger.snapshots(), key=lambda s: s.timestamp_ms)
         settled = (datetime.now(UTC) - LEDGER_SNAPSHOT_MIN_AGE).timestamp() * 1000
         expired = [
             s.snapshot_id
             for s in snapshots[:-LEDGER_SNAPSHOTS_KEPT]
             if s.timestamp_ms < settled
         ]
-        if expired:
+        if expired and len(expired) >= batch:
             ledger.maintenance.expire_snapshots().by_ids(expired).commit()
     except (CommitFailedException, ValidationException) as exc:
         log.warning("run ledger housekeeping deferred (a concurrent write): %s", exc)
@@ -268,7 +280,7 @@ def compact_ledger(catalog: Catalog, tenant: TenantConfig) -> bool:
         return True
     if ledger.current_snapshot() is None:
         return True
-    return _keep_small(ledger, compact_at=1)
+    return _keep_small(ledger, compact_at=1, expire_at=1)
 
 
 def _key_value(record: LedgerRecord, name: str) -> str:
@@ -352,10 +364,16 @@ def _or_dash(value: object) -> str:
 
 
 def record_safely(
-    catalog_factory: Callable[[], Catalog], tenant: TenantConfig, record: LedgerRecord
+    catalog_factory: Callable[[], Catalog],
+    tenant: TenantConfig,
+    record: LedgerRecord,
+    *,
+    logged: bool = False,
 ) -> None:
-    """Ledger a failure without hiding it: a ledger error here is only logged."""
-    log_record(record)
+    """Ledger a failure without hiding it: a ledger error here is only logged.
+    (`logged`: the record's line is already in the task log.)"""
+    if not logged:
+        log_record(record)
     try:
         append_record(catalog_factory(), tenant, record)
     except Exception:
@@ -373,6 +391,7 @@ def load_and_record(
     quarantined: int,
     accepted: int | None = None,
     refused: pa.Table | None = None,
+    write: bool = True,
 ) -> tuple[LoadResult, LedgerRecord]:
     """Load the accepted rows, then ledger the run (`loaded`, or `failed` and raise).
 
@@ -380,7 +399,10 @@ def load_and_record(
     turn the accepted rows into more or fewer rows to load).
 
     A ledger write that fails after the load fails the task: a retry reloads the
-    same rows (idempotent) and writes the record then.
+    same rows (idempotent) and writes the record then. With `write=False` the
+    `loaded` record is only returned (and logged): the caller reconciles in the
+    same process and writes one record for both (`record_reconciliation`'s
+    `loaded`), since each ledger write is an Iceberg commit.
     """
     accepted = as_rows(rows).count_rows() if accepted is None else accepted
     try:
@@ -408,7 +430,8 @@ def load_and_record(
         quarantined=quarantined,
         accepted=accepted,
     )
-    append_record(catalog, tenant, record)
+    if write:
+        append_record(catalog, tenant, record)
     log_record(record)
     return result, record
 
@@ -423,9 +446,35 @@ def record_reconciliation(
     figures: dict[str, int | str | None],
     matched: bool,
     error: BaseException | None = None,
+    loaded: LedgerRecord | None = None,
 ) -> LedgerRecord:
     """Add both sides' figures to the run's `loaded` record (status reconciled or
-    mismatch), replacing it under the same key."""
+    mismatch), replacing it under the same key. `loaded` is that record when
+    the caller holds it (it loaded in this process and deferred its write);
+    otherwise it is read back from the ledger."""
+    base = loaded or _loaded_record(catalog, tenant, table, manifest, run_id)
+    status = LedgerStatus.RECONCILED if matched else LedgerStatus.MISMATCH
+    record = base.model_copy(
+        update={
+            **figures,
+            "status": status,
+            "recorded_at": datetime.now(UTC),
+            "error": _error_text(error) if error else base.error,
+        }
+    )
+    append_record(catalog, tenant, record)
+    log_record(record)
+    return record
+
+
+def _loaded_record(
+    catalog: Catalog,
+    tenant: TenantConfig,
+    table: TableConfig,
+    manifest: ExtractManifest,
+    run_id: str,
+) -> LedgerRecord:
+    """The run's `loaded` record of this extract, from the ledger."""
     # mypy builds pyiceberg's predicate __init__ from the pydantic fields
     # and misses the (term, literal) one pyiceberg writes.
     key = And(
@@ -443,21 +492,9 @@ def record_reconciliation(
         _ledger_table(catalog, tenant).scan(row_filter=key).to_arrow()
     ).to_pylist()
     if found:
-        base = LedgerRecord.model_validate(found[-1])
-    else:  # the load's record was lost: start from the extract
-        base = new_record(table, manifest, run_id=run_id, status=LedgerStatus.LOADED)
-    status = LedgerStatus.RECONCILED if matched else LedgerStatus.MISMATCH
-    record = base.model_copy(
-        update={
-            **figures,
-            "status": status,
-            "recorded_at": datetime.now(UTC),
-            "error": _error_text(error) if error else base.error,
-        }
-    )
-    append_record(catalog, tenant, record)
-    log_record(record)
-    return record
+        return LedgerRecord.model_validate(found[-1])
+    # The load's record was lost: start from the extract.
+    return new_record(table, manifest, run_id=run_id, status=LedgerStatus.LOADED)
 
 
 def record_rejection(
@@ -500,4 +537,5 @@ __all__ = [
     "read_ledger",
     "record_reconciliation",
     "record_rejection",
+    "record_safely",
 ]

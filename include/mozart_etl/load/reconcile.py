@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -44,6 +43,7 @@ from pyiceberg.table import Table
 
 from mozart_etl.config.constants import ColumnType
 from mozart_etl.config.models import TableConfig, TenantConfig
+from mozart_etl.core.duck import duckdb_cursor
 from mozart_etl.core.errors import ReconcileMismatch
 from mozart_etl.core.identifiers import quote_identifier
 from mozart_etl.core.lake import ExtractManifest, Lake
@@ -258,8 +258,7 @@ def _missing(
     """Source rows neither in raw nor quarantined, and the declared sum over the
     source rows raw or the quarantine holds (their values as loaded): of a
     double column, the sum of its finite values and its non-finite counts."""
-    con = duckdb.connect()
-    try:
+    with duckdb_cursor() as con:
         con.register("source", source)
         con.register("seen", seen)
         if quarantined is not None:
@@ -299,8 +298,6 @@ def _missing(
             total = held[0][0] if held else None
             if held and floating:
                 odd = NonFinite(*(int(count) for count in held[0][1:]))
-    finally:
-        con.close()
     return missing, total, odd
 
 
@@ -336,15 +333,12 @@ def _match(alias: str, identity: list[str]) -> str:
 def _count_in(part: pa.Table | None, source: pa.Table, identity: list[str]) -> int:
     if part is None or not part.num_rows:
         return 0
-    con = duckdb.connect()
-    try:
+    with duckdb_cursor() as con:
         con.register("part", part)
         con.register("source", source)
         row = con.sql(
             f"select count(*) from source as s where {_exists('part', identity)}"
         ).fetchall()
-    finally:
-        con.close()
     return int(row[0][0]) if row else 0
 
 
@@ -370,8 +364,7 @@ def _stale(
     if live.num_rows <= source_count:
         return live.slice(0, 0)
     present = read_source(tenant, table, connector, names=keys, window=None)
-    con = duckdb.connect()
-    try:
+    with duckdb_cursor() as con:
         con.register("live", live)
         con.register("present", present)
         match = " and ".join(
@@ -381,8 +374,6 @@ def _stale(
             f"select * from live as l where not exists "
             f"(select 1 from present as p where {match})"
         ).to_arrow_table()
-    finally:
-        con.close()
 
 
 def _source_count(

@@ -24,7 +24,6 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import GreaterThanOrEqual
@@ -32,6 +31,7 @@ from pyiceberg.table import Table
 
 from mozart_etl.config.constants import ColumnType, LoadMode
 from mozart_etl.config.models import SoftDelete, TableConfig
+from mozart_etl.core.duck import duckdb_cursor
 from mozart_etl.core.identifiers import quote_identifier
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,7 @@ def new_versions(
     if not incoming.num_rows:
         return incoming
     keys = list(table.primary_key)
-    con = duckdb.connect()
-    try:
+    with duckdb_cursor() as con:
         con.register("incoming", _positioned(incoming))
         if is_dated(table):
             earliest = pc.min(incoming.column(VALID_FROM)).as_py()
@@ -123,8 +122,6 @@ def new_versions(
             f"where not exists (select 1 from known as k where {match}) "
             f"order by i.{_POSITION}"
         ).to_arrow_table()
-    finally:
-        con.close()
     fresh = incoming.take(positions.column(0))
     log.info(
         "%s: %d of %d extracted row(s) are new versions",
@@ -162,8 +159,7 @@ def latest_per_key(versions: pa.Table, keys: list[str]) -> pa.Table:
     if "_mozart_loaded_at" in versions.column_names:
         order += f", {quote_identifier('_mozart_loaded_at')} desc"
     partition = ", ".join(quote_identifier(key) for key in keys)
-    con = duckdb.connect()
-    try:
+    with duckdb_cursor() as con:
         con.register("versions", _positioned(versions))
         positions = con.sql(
             f"select {_POSITION} from ("
@@ -172,8 +168,6 @@ def latest_per_key(versions: pa.Table, keys: list[str]) -> pa.Table:
             f"  (partition by {partition} order by {order}) as latest from versions"
             f") where latest = 1 and not deleted order by {_POSITION}"
         ).to_arrow_table()
-    finally:
-        con.close()
     return versions.take(positions.column(0))
 
 
@@ -184,8 +178,7 @@ def closed_rows(
     each a copy of its last version, deleted from `captured_at` on."""
     if not live.num_rows:
         return live
-    con = duckdb.connect()
-    try:
+    with duckdb_cursor() as con:
         con.register("live", _positioned(live))
         con.register("present", present_keys.select(keys))
         match = _equal(["l", "p"], keys)
@@ -193,8 +186,6 @@ def closed_rows(
             f"select l.{_POSITION} from live as l where not exists "
             f"(select 1 from present as p where {match}) order by l.{_POSITION}"
         ).to_arrow_table()
-    finally:
-        con.close()
     gone = live.take(positions.column(0))
     if not gone.num_rows:
         return gone

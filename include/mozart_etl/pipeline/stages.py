@@ -1,6 +1,6 @@
 """A table's sync, stage by stage, without Airflow: extract, validate, load,
 reconcile. Each stage takes the tenant, the table and what the stage before
-it returned, writes its own ledger record, and raises a `MozartError` that says
+it returned, ledgers what it did, and raises a `MozartError` that says
 whether a retry can help; the Airflow layer (`factory/tasks.py`) only turns
 them into tasks, and tests drive them directly (with a clock of their own:
 `captured_at`).
@@ -27,6 +27,7 @@ from mozart_etl.load.ledger import (
     load_and_record,
     record_reconciliation,
     record_rejection,
+    record_safely,
 )
 from mozart_etl.load.reconcile import ReconcileResult, mismatch_error, reconcile
 from mozart_etl.pipeline.resume import RunMarkers
@@ -98,8 +99,10 @@ def load(
     *,
     run_id: str,
     transformed_folder: str | None = None,
+    write_record: bool = True,
 ) -> tuple[LoadResult, LedgerRecord]:
-    """The versions raw lacks, in one commit; the ledger's `loaded` record."""
+    """The versions raw lacks, in one commit; the ledger's `loaded` record
+    (written now, or with `write_record=False` left to `check`)."""
     lake = Lake(tenant)
     refused = None
     if transformed_folder is None:
@@ -117,6 +120,7 @@ def load(
         quarantined=report.quarantined,
         accepted=report.accepted,
         refused=refused,
+        write=write_record,
     )
 
 
@@ -129,13 +133,25 @@ def check(
     catalog: Catalog,
     *,
     run_id: str,
+    loaded: LedgerRecord | None = None,
 ) -> ReconcileResult:
     """Reconcile the sync with the source; ledger both sides' figures; raise
     `ReconcileMismatch` (terminal: a rerun alone does not fix it) naming what
-    is missing or stale and the setting that fixes it."""
-    result = reconcile(
-        tenant, table, manifest, report.quarantine_path, connector, catalog
-    )
+    is missing or stale and the setting that fixes it.
+
+    `loaded` is the load's record when the load ran in this process and left
+    its write to this stage: one ledger commit for both (a commit per record
+    was 40 % of a small table's sync). If the reconciliation itself fails, the
+    `loaded` record is written before the error goes on, so the ledger still
+    says what the load committed."""
+    try:
+        result = reconcile(
+            tenant, table, manifest, report.quarantine_path, connector, catalog
+        )
+    except BaseException:
+        if loaded is not None:
+            record_safely(lambda: catalog, tenant, loaded, logged=True)
+        raise
     error = None if result.matched else mismatch_error(result, manifest)
     record_reconciliation(
         catalog,
@@ -151,6 +167,7 @@ def check(
         },
         matched=result.matched,
         error=error,
+        loaded=loaded,
     )
     if error is not None:
         raise error
@@ -221,11 +238,19 @@ def sync_table(
             catalog,
             run_id=run_id,
             transformed_folder=transformed.folder if transformed else None,
+            write_record=False,
         )
         if markers is not None and loaded.rows_loaded:
             markers.raw_changed()
         reconciled = check(
-            tenant, table, manifest, report, connector, catalog, run_id=run_id
+            tenant,
+            table,
+            manifest,
+            report,
+            connector,
+            catalog,
+            run_id=run_id,
+            loaded=record,
         )
     except MozartError as exc:
         if markers is not None and exc.terminal:  # a person fixes it, then reruns
