@@ -88,13 +88,12 @@ browser: ## Debian's chromium + chromedriver for the browser test (apt-get, only
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 TEST_PATHS := tests/live $(filter-out tests/live/,$(wildcard tests/*/)) $(wildcard tests/test_*.py)
-# tests/live is named first so the scheduler hands it (5-6 min, mostly waiting
-# on Airflow's scheduler loop) to one worker at the start, the browser package
-# to another, and the rest fills in behind them. Three workers on two cores:
-# those two groups leave most of a core idle while they wait, and the third
-# worker uses it (814 s with two workers, 692 s with three, same commit:
-# docs/performance.md).
-TEST_WORKERS ?= 3
+# Four workers on two cores: the live and browser groups (each its own
+# Airflow deployment, minutes of waiting on its loops) leave part of a core
+# idle, and the other workers use it (docs/performance.md, "The suite").
+# xdist hands out a file's tests (the browser package's) together, the groups
+# with the most tests first.
+TEST_WORKERS ?= 4
 # The type check runs beside pytest, niced (its 40 s of one core fit in the
 # time the workers wait on Airflow's scheduler, and it yields the cores to the
 # tests); its output follows pytest's, and either failing fails the target

@@ -49,10 +49,12 @@ MYSQL_HOST = os.environ.get("MOZART_TEST_MYSQL_HOST", "127.0.0.1")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs three workers), keep each
+    """Under pytest-xdist (`make test` runs four workers), keep each
     file's tests on one worker so module fixtures (a DAG run, a service) start
-    once; the browser package shares one live Airflow and the live package its
-    tenant templates, so each stays together.
+    once; the browser package shares one live Airflow, so it stays together.
+    (The live modules each start their own deployment: apart, the Celery one
+    runs beside the LocalExecutor one, each worker building the tenant
+    templates it needs.)
 
     First among the hooks, so xdist's own turns these marks into its groups.
     (pytest 9.2 stores node ids where xdist 3.8 cannot suffix them: grouping
@@ -60,7 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     requirements.in pins pytest 8.4.)"""
     for item in items:
         path = item.path.relative_to(ROOT)
-        shared = path.parts[:2] in (("tests", "browser"), ("tests", "live"))
+        shared = path.parts[:2] == ("tests", "browser")
         group = "/".join(path.parts[:2]) if shared else path
         item.add_marker(pytest.mark.xdist_group(str(group)))
 

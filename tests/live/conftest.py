@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,10 +44,32 @@ def demo_source(live_dir: Path) -> SourceSummary:
     return generate_demo_source(live_dir / "sources" / "plant.sqlite")
 
 
+TemplateBuilder = Callable[..., dict[str, Path]]
+
+
 @pytest.fixture(scope="session")
-def templates(live_dir: Path) -> dict[str, Path]:
-    """Both tenant templates, their dbt manifests built side by side."""
-    kinds: tuple[Template, ...] = (FULL, RAW)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        folders = pool.map(lambda t: build_template(live_dir / "templates", t), kinds)
-        return {kind.name: folder for kind, folder in zip(kinds, folders, strict=True)}
+def template_builder(live_dir: Path) -> TemplateBuilder:
+    """Tenant templates by kind, each built once per session (per pytest
+    worker: the live modules run on their own workers), the missing ones side
+    by side."""
+    built: dict[str, Path] = {}
+
+    def build(*kinds: Template) -> dict[str, Path]:
+        missing = [kind for kind in kinds if kind.name not in built]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            folders = pool.map(
+                lambda t: build_template(live_dir / "templates", t), missing
+            )
+            built.update(
+                (kind.name, folder)
+                for kind, folder in zip(missing, folders, strict=True)
+            )
+        return {kind.name: built[kind.name] for kind in kinds}
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def templates(template_builder: TemplateBuilder) -> dict[str, Path]:
+    """Both tenant templates."""
+    return template_builder(FULL, RAW)

@@ -20,6 +20,7 @@ import pytest
 
 from mozart_etl.core.calendar import production_day
 from mozart_etl.demo.generate import SourceSummary
+from tests.live.conftest import TemplateBuilder
 from tests.live.content import live_raw_rows
 from tests.live.harness import TIMINGS, AirflowServices
 from tests.live.tenants import (
@@ -39,16 +40,17 @@ TENANTS = ("c01", "c02", "c03", "c04")
 @pytest.fixture(scope="module")
 def celery(
     live_dir: Path,
-    templates: dict[str, Path],
+    template_builder: TemplateBuilder,
     demo_source: SourceSummary,
     mozart_home_dir: Path,
 ) -> Iterator[tuple[AirflowServices, dict[str, Path]]]:
     tenants_dir = live_dir / "celery_tenants"
     source = live_dir / "sources" / "plant_c.sqlite"
     shutil.copyfile(demo_source.path, source)
+    raw_template = template_builder(RAW)[RAW.name]
     folders = {
         tenant_id: copy_tenant(
-            templates[RAW.name],
+            raw_template,
             RAW,
             tenants_dir,
             tenant_id,
