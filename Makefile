@@ -88,12 +88,12 @@ browser: ## Debian's chromium + chromedriver for the browser test (apt-get, only
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 TEST_PATHS := tests/live $(filter-out tests/live/,$(wildcard tests/*/)) $(wildcard tests/test_*.py)
-# Four workers on two cores: the live and browser groups (each its own
+# Three workers on two cores: the live and browser groups (each its own
 # Airflow deployment, minutes of waiting on its loops) leave part of a core
-# idle, and the other workers use it (docs/performance.md, "The suite").
-# xdist hands out a file's tests (the browser package's) together, the groups
-# with the most tests first.
-TEST_WORKERS ?= 4
+# idle, and the third worker uses it; a fourth measured no better (the cores
+# are saturated: docs/performance.md, "The suite"). xdist hands out a file's
+# tests (the browser package's) together, the groups with the most tests first.
+TEST_WORKERS ?= 3
 # The type check runs beside pytest, niced (its 40 s of one core fit in the
 # time the workers wait on Airflow's scheduler, and it yields the cores to the
 # tests); its output follows pytest's, and either failing fails the target

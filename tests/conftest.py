@@ -49,7 +49,7 @@ MYSQL_HOST = os.environ.get("MOZART_TEST_MYSQL_HOST", "127.0.0.1")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs four workers), keep each
+    """Under pytest-xdist (`make test` runs three workers), keep each
     file's tests on one worker so module fixtures (a DAG run, a service) start
     once; the browser package shares one live Airflow, so it stays together.
     (The live modules each start their own deployment: apart, the Celery one
