@@ -41,6 +41,18 @@ os.environ.pop("MOZART_TENANTS_DIR", None)
 # unless they ask for the other (the `stages_shape` fixture).
 os.environ.pop("MOZART_DAG_SHAPE", None)
 
+# pytest rewrites the modules of every package that ships a pytest plugin,
+# anyio among them, when they are first imported. Airflow's in-process
+# execution API (every `dag.test`) imports anyio's thread portal and asyncio
+# backend lazily, one of them in its portal thread. On CPython 3.11.7 the AST
+# builder's recursion counter is shared between threads (fixed in 3.11.8,
+# python/cpython#106905), so a rewrite that overlaps another thread's parse
+# fails the task with "SystemError: AST constructor recursion depth mismatch"
+# (seen once in CI, failing a scaffold test). Imported here, in the main
+# thread and before any test, they are rewritten once and never again.
+import anyio._backends._asyncio  # noqa: E402
+import anyio.from_thread  # noqa: E402, F401
+
 POSTGRES_DSN = os.environ.get(
     "MOZART_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres"
 )
