@@ -11,6 +11,7 @@ from mozart_etl.config.models import TenantConfig
 from mozart_etl.core.environ import scoped_environ
 from mozart_etl.core.errors import ConfigError
 from mozart_etl.dbt.duckdb_env import forget_dbt_duckdb_environment
+from mozart_etl.dbt.flag_source import name_flag_sources_cheaply
 from mozart_etl.dbt.profile import dbt_env
 from mozart_etl.dbt.project import profiles_dir, tenant_dbt_dir
 
@@ -51,6 +52,7 @@ def invoke_dbt(
     project_dir = tenant_dbt_dir(tenant_folder)
     common = ["--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir())]
     forget_dbt_duckdb_environment()
+    name_flag_sources_cheaply()
     try:
         with scoped_environ({**dbt_env(tenant), **(env or {})}):
             result = dbtRunner().invoke([*args, *common])
