@@ -3,7 +3,8 @@ as real background processes against a PostgreSQL metadata database.
 
 `airflow dags test` skips the scheduler, the executor, pools, retries and
 catchup; these tests go through them. One `AirflowServices` owns everything it
-starts: a fresh AIRFLOW_HOME, a database created on the local PostgreSQL and
+starts: a fresh AIRFLOW_HOME, a database created on the local PostgreSQL (a
+copy of one that `airflow db migrate` migrated once per test run) and
 dropped afterwards, and each component in its own process group (stopped by
 that group's id, never by name). Logs stay in files under the home; on a
 failure their tails are printed. Teardown checks that no process of ours and
@@ -23,6 +24,7 @@ before the dag-processor starts.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -66,6 +68,9 @@ REDIS_DB = int(os.environ.get("MOZART_TEST_REDIS_DB", "13"))
 PRELOAD = FORKSERVER_PRELOAD
 """Modules the LocalExecutor's forkserver imports up front, as the stack's
 (mozart_etl.factory.workers)."""
+TEST_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:12]
+"""One id per test run, the same in every pytest-xdist worker (else this
+process's): names the run's migrated metadata templates."""
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "mozart-live-admin"
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
@@ -152,12 +157,11 @@ class AirflowServices:
         """Database, `airflow db migrate`, then every component; wait until healthy."""
         started = time.monotonic()
         _interrupt_on_sigterm()  # `timeout`/CI stopping the tests still tears down
-        _create_database(self.database)
+        _create_database(self.database, template=self._migrated_template())
         self._write_passwords_file()
         if self.executor == "CeleryExecutor":
             _flush_redis_db()
-        self.airflow("db", "migrate", timeout=300)
-        log.info("metadata database %s migrated", self.database)
+        log.info("metadata database %s copied from a migrated one", self.database)
         if self.auth_manager == "fab":
             self._init_fab()
         if self.pools:
@@ -174,6 +178,38 @@ class AirflowServices:
         log.info(
             "live Airflow up in %.1f s at %s", time.monotonic() - started, self.api_url
         )
+
+    def _migrated_template(self) -> str:
+        """The name of a metadata database migrated by `airflow db migrate`
+        once per test run and auth manager (FAB adds its own tables).
+
+        A migration costs ~20 CPU-seconds of Airflow and Alembic, and a run
+        starts four deployments; each now copies the migrated database
+        (`CREATE DATABASE … TEMPLATE`, well under a second). The first
+        deployment that needs it migrates it, under a PostgreSQL advisory
+        lock that the others (other pytest-xdist workers) wait on; the
+        process that built it drops it when it exits."""
+        name = f"mozart_live_tmpl_{self.auth_manager}_{TEST_RUN}"
+        with _admin() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+            try:
+                if not _database_exists(name):
+                    _create_database(name)
+                    try:
+                        self.airflow(
+                            "db",
+                            "migrate",
+                            timeout=300,
+                            env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _url(name)},
+                        )
+                    except BaseException:
+                        _drop_database(name)
+                        raise
+                    atexit.register(_drop_database, name)
+                    log.info("metadata template %s migrated", name)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+        return name
 
     def stop(self, failed: bool = False) -> None:
         """Stop every process group, drop the database; print logs if `failed`."""
@@ -212,12 +248,17 @@ class AirflowServices:
         return f"http://127.0.0.1:{self.api_port}"
 
     def airflow(
-        self, *args: str, check: bool = True, timeout: float = 180
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 180,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the `airflow` CLI against this deployment; output is captured."""
+        """Run the `airflow` CLI against this deployment (`env` overrides
+        some of its variables); output is captured."""
         result = subprocess.run(
             [str(BIN / "airflow"), *args],
-            env=self.process_env,
+            env={**self.process_env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -430,7 +471,7 @@ class AirflowServices:
             for key, value in os.environ.items()
             if not key.startswith(("AIRFLOW", "MOZART_"))
         }
-        metadata = f"{POSTGRES_URL}/{self.database}"
+        metadata = _url(self.database)
         env = {
             **base,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -634,9 +675,27 @@ def _admin() -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(f"{POSTGRES_DSN} dbname=postgres", autocommit=True)
 
 
-def _create_database(name: str) -> None:
+def _url(database: str) -> str:
+    return f"{POSTGRES_URL}/{database}"
+
+
+def _create_database(name: str, template: str | None = None) -> None:
+    """A new database, empty or a copy of `template`. A copy needs the
+    template without sessions: the migration's just ended, and PostgreSQL
+    may still be closing them, so "in use" is retried for a few seconds."""
+    statement = f'CREATE DATABASE "{name}"'
+    if template is not None:
+        statement += f' TEMPLATE "{template}"'
+    deadline = time.monotonic() + 30
     with _admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        while True:
+            try:
+                conn.execute(statement)
+                return
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 def _drop_database(name: str) -> None:
