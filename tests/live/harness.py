@@ -154,7 +154,8 @@ class AirflowServices:
         self.stop(failed=exc_type is not None)
 
     def start(self) -> None:
-        """Database, `airflow db migrate`, then every component; wait until healthy."""
+        """Database (a copy of the run's migrated one), then every component;
+        wait until healthy."""
         started = time.monotonic()
         _interrupt_on_sigterm()  # `timeout`/CI stopping the tests still tears down
         _create_database(self.database, template=self._migrated_template())
@@ -682,7 +683,7 @@ def _url(database: str) -> str:
 def _create_database(name: str, template: str | None = None) -> None:
     """A new database, empty or a copy of `template`. A copy needs the
     template without sessions: the migration's just ended, and PostgreSQL
-    may still be closing them, so "in use" is retried for a few seconds."""
+    may still be closing them, so "in use" is retried (for up to 30 s)."""
     statement = f'CREATE DATABASE "{name}"'
     if template is not None:
         statement += f' TEMPLATE "{template}"'
