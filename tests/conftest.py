@@ -79,6 +79,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.xdist_group(str(group)))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One garbage collection at the session's end, not pytest's five.
+
+    pytest's unraisable-exception plugin collects five times as a session
+    ends, to surface errors raised in finalizers. A worker's heap holds
+    Airflow, dbt and Cosmos whole, and each pass over it took ~2 s on the
+    2-core machine: seconds at every worker's end, on the suite's wall clock.
+    One pass still collects what the session left unreachable. The setting is
+    the plugin's own stash key, the one pytest's `pytester` sets."""
+    from _pytest.unraisableexception import gc_collect_iterations_key
+
+    config.stash[gc_collect_iterations_key] = 1
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
