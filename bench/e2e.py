@@ -277,7 +277,9 @@ def duckdb_floor(home: str) -> int:
 # --- setup ------------------------------------------------------------------
 
 
-def _setup(database: str, home: Path, env: dict[str, str]) -> dict[str, int]:
+def make_source(database: str, home: Path) -> dict[str, int]:
+    """The demo source at ~ROWS `lot_history` rows in a new PostgreSQL
+    database (also the live bench's 1M source); its row counts per table."""
     import psycopg
 
     from mozart_etl.config.loader import load_tenant, tenants_dir
@@ -286,7 +288,6 @@ def _setup(database: str, home: Path, env: dict[str, str]) -> dict[str, int]:
 
     with psycopg.connect(f"{CONNINFO} dbname=postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
-    _deploy_tenant(env)
     scale = ROWS / ROWS_PER_SCALE
     sqlite = home / "source.sqlite"
     started = time.perf_counter()
@@ -295,6 +296,11 @@ def _setup(database: str, home: Path, env: dict[str, str]) -> dict[str, int]:
     counts = copy_to_postgres(sqlite, f"{CONNINFO} dbname={database}", tenant.tables)
     sqlite.unlink()
     log.info("source: %s in %.1f s", counts, time.perf_counter() - started)
+    return counts
+
+
+def _migrate(env: dict[str, str]) -> None:
+    """The run's own Airflow metadata database (`dag.test` writes to it)."""
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run(
         [str(airflow), "db", "migrate"],
@@ -302,7 +308,6 @@ def _setup(database: str, home: Path, env: dict[str, str]) -> dict[str, int]:
         capture_output=True,
         env={**os.environ, **env},
     )
-    return counts
 
 
 def _deploy_tenant(env: dict[str, str]) -> None:
@@ -334,7 +339,7 @@ def main() -> None:
         "AIRFLOW_HOME": str(home / "airflow"),
         "MOZART_DEMO_SOURCE_TYPE": "postgresql",
         "MOZART_DEMO_SOURCE_CONN_ID": CONN_ID,
-        f"AIRFLOW_CONN_{CONN_ID.upper()}": _conn_uri(database),
+        f"AIRFLOW_CONN_{CONN_ID.upper()}": conn_uri(database),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
@@ -344,7 +349,9 @@ def main() -> None:
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
     }
     try:
-        counts = _setup(database, home, env)
+        counts = make_source(database, home)
+        _deploy_tenant(env)
+        _migrate(env)
         tables = list(counts)
         load = os.getloadavg()
         run = measure(run_dag, env)
@@ -367,10 +374,10 @@ def main() -> None:
         _report(counts, outcome, run, floors, load)
         _report_warm(warm, floors)
     finally:
-        _clean_up(database, home)
+        clean_up(database, home)
 
 
-def _clean_up(database: str, home: Path) -> None:
+def clean_up(database: str, home: Path) -> None:
     import psycopg
 
     if os.environ.get("MOZART_BENCH_E2E_KEEP"):  # to profile a stage by hand
@@ -381,7 +388,7 @@ def _clean_up(database: str, home: Path) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def _conn_uri(database: str) -> str:
+def conn_uri(database: str) -> str:
     settings = dict(part.split("=", 1) for part in CONNINFO.split())
     user = settings.get("user", "postgres")
     host, port = settings.get("host", "127.0.0.1"), settings.get("port", "5432")

@@ -57,17 +57,15 @@ def _source(scale: str, home: Path) -> Iterator[dict[str, str]]:
     from bench import e2e
 
     database = f"mozart_bench_live_{uuid.uuid4().hex[:8]}"
-    env = {
-        "AIRFLOW_HOME": str(home / "setup-airflow"),
-        "MOZART_DEMO_SOURCE_TYPE": "postgresql",
-        "MOZART_DEMO_SOURCE_CONN_ID": e2e.CONN_ID,
-        f"AIRFLOW_CONN_{e2e.CONN_ID.upper()}": e2e._conn_uri(database),
-    }
     try:
-        e2e._setup(database, home, {**env, "MOZART_HOME": str(home)})
-        yield {k: v for k, v in env.items() if k != "AIRFLOW_HOME"}
+        e2e.make_source(database, home)
+        yield {
+            "MOZART_DEMO_SOURCE_TYPE": "postgresql",
+            "MOZART_DEMO_SOURCE_CONN_ID": e2e.CONN_ID,
+            f"AIRFLOW_CONN_{e2e.CONN_ID.upper()}": e2e.conn_uri(database),
+        }
     finally:
-        e2e._clean_up(database, home)
+        e2e.clean_up(database, home)
 
 
 def run_shape(shape: str, scale: str) -> dict[str, Any]:

@@ -50,6 +50,7 @@ import psycopg
 from cryptography.fernet import Fernet
 
 from mozart_etl.factory.workers import FORKSERVER_PRELOAD
+from mozart_etl.ops.local_airflow import warm_execution_api
 
 log = logging.getLogger(__name__)
 
@@ -444,6 +445,8 @@ class AirflowServices:
             if all(
                 (status.get(name) or {}).get("status") == "healthy" for name in wanted
             ):
+                if "api-server" in self.components:
+                    warm_execution_api(self.api_url)
                 return
             time.sleep(1)
         raise LiveAirflowError(f"not healthy after {timeout} s: {status}")

@@ -298,6 +298,14 @@ def test_serving_services_have_healthchecks(compose: dict[str, Any]) -> None:
         assert check["test"][0] in ("CMD", "CMD-SHELL"), name
 
 
+def test_api_server_health_asks_the_execution_api(compose: dict[str, Any]) -> None:
+    """Its first request builds the API the tasks call; the healthcheck makes it
+    (and fails while the tasks could not reach it)."""
+    check = " ".join(_services(compose)["airflow-apiserver"]["healthcheck"]["test"])
+    assert "localhost:8080/execution/health" in check
+    assert "localhost:8080/api/v2/version" in check
+
+
 def test_start_order_waits_for_health_or_completion(compose: dict[str, Any]) -> None:
     services = _services(compose)
     for name, service in services.items():
