@@ -50,7 +50,6 @@ import psycopg
 from cryptography.fernet import Fernet
 
 from mozart_etl.factory.workers import FORKSERVER_PRELOAD
-from mozart_etl.ops.local_airflow import warm_execution_api
 
 log = logging.getLogger(__name__)
 
@@ -446,10 +445,22 @@ class AirflowServices:
                 (status.get(name) or {}).get("status") == "healthy" for name in wanted
             ):
                 if "api-server" in self.components:
-                    warm_execution_api(self.api_url)
+                    self._build_execution_api()
                 return
             time.sleep(1)
         raise LiveAirflowError(f"not healthy after {timeout} s: {status}")
+
+    def _build_execution_api(self) -> None:
+        """One request to the execution API, the one task processes call.
+
+        The api-server builds that API's versioned routes (Cadwyn, one set per
+        API version) on its first request, not when it starts: ~2.5 s on the
+        2-core machine, which the first task of every deployment waited for
+        (docs/performance.md, seventh session). A deployment's health check
+        makes the same request (docker-compose.yaml)."""
+        started = time.monotonic()
+        httpx.get(f"{self.api_url}/execution/health", timeout=60).raise_for_status()
+        log.info("execution API built in %.1f s", time.monotonic() - started)
 
     # -- logs ---------------------------------------------------------------
 

@@ -55,10 +55,6 @@ def test_up_imports_pools_names_connections_serves_the_api_and_stops(
         )
         assert url == f"http://127.0.0.1:{port}"
         assert local_airflow.running() == ["api-server"]
-        # `up` asked the execution API once before returning (it builds its
-        # routes on the first request, which the first task would wait for).
-        served = (local_airflow.state_dir() / "api-server.log").read_text()
-        assert "path=/execution/health query= status_code=200" in served
         with urllib.request.urlopen(f"{url}/api/v2/version", timeout=10) as answer:
             version = json.loads(answer.read())["version"]
         assert version.startswith("3.")
@@ -68,9 +64,3 @@ def test_up_imports_pools_names_connections_serves_the_api_and_stops(
     assert local_airflow.running() == []
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/version", timeout=2)
-
-
-def test_an_execution_api_that_does_not_answer_is_named() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
-    with pytest.raises(local_airflow.LocalAirflowError, match=f"{url}/execution/"):
-        local_airflow.warm_execution_api(url, timeout=2)

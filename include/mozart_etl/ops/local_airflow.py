@@ -185,30 +185,9 @@ def wait_healthy(url: str, components: Sequence[str], timeout: float) -> None:
             time.sleep(1)
             continue
         if all((status.get(n) or {}).get("status") == "healthy" for n in wanted):
-            if "api-server" in components:
-                warm_execution_api(url)
             return
         time.sleep(1)
     raise LocalAirflowError(f"not healthy after {timeout:.0f} s: {status}")
-
-
-def warm_execution_api(url: str, timeout: float = 60) -> None:
-    """One request to the execution API, the one task processes call.
-
-    The API server builds that API's versioned routes (Cadwyn, one set per API
-    version) on its first request, not at start: ~3 s on a 2-core machine, which
-    the first task of a new deployment used to wait for at its start. Asked
-    here, once the server is healthy, it is paid before anything is triggered;
-    a failure names the URL (the tasks could not reach it either)."""
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(f"{url}/execution/health", timeout=timeout) as r:
-            r.read()
-    except (OSError, urllib.error.URLError) as exc:
-        raise LocalAirflowError(
-            f"the execution API at {url}/execution/ did not answer: {exc}"
-        ) from exc
-    log.info("execution API ready in %.1f s", time.monotonic() - started)
 
 
 def running() -> list[str]:
